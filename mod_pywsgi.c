@@ -1,0 +1,39 @@
+/*
+ * mod_pywsgi.c: the front door — the module record and the hooks.
+ *
+ * Each concern lives in its own file under src/ and registers its own
+ * hooks; this file only wires them together.  See docs/architecture.md.
+ */
+#include "pw_common.h"
+#include "pw_app.h"
+#include "pw_config.h"
+#include "pw_handler.h"
+#include "pw_interp.h"
+#include "ap_mpm.h"
+
+
+/* Python starts here, in each child, never in the parent: the parent runs
+ * as root, re-reads its configuration on every restart, and a Python
+ * initialised before fork() is shared state no child can trust. */
+static void pw_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    pw_app_child_init(pchild);
+    pw_interp_child_init(pchild, s);
+}
+
+static void pw_register_hooks(apr_pool_t *p)
+{
+    ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    pw_handler_register_hooks(p);
+}
+
+AP_DECLARE_MODULE(pywsgi) = {
+    STANDARD20_MODULE_STUFF,
+    pw_config_dir_create,
+    pw_config_dir_merge,
+    pw_config_server_create,
+    pw_config_server_merge,
+    pw_config_cmds,
+    pw_register_hooks,
+    AP_MODULE_FLAG_NONE
+};

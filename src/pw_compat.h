@@ -1,0 +1,102 @@
+/*
+ * pw_compat.h: every Python and Apache version check of the module lives
+ * here, so the rest of the code reads as if there were one version of each.
+ *
+ * Supported: CPython 3.8 to 3.13, Apache httpd 2.4.
+ */
+#ifndef PW_COMPAT_H
+#define PW_COMPAT_H
+
+/* Python.h must come before any system header (CPython C-API docs). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "httpd.h"
+#include "ap_release.h"
+#include "ap_mmn.h"
+
+#if PY_VERSION_HEX < 0x03080000
+#error "mod_pywsgi needs Python 3.8 or later (the PyConfig API)"
+#endif
+
+#if !AP_MODULE_MAGIC_AT_LEAST(20120211, 0)
+#error "mod_pywsgi needs Apache httpd 2.4"
+#endif
+
+/* Py_NewRef (3.10) keeps ownership visible at the point of storage. */
+#if PY_VERSION_HEX < 0x030A0000
+static inline PyObject *pw_newref(PyObject *o)
+{
+    Py_INCREF(o);
+    return o;
+}
+#define Py_NewRef(o) pw_newref((PyObject *)(o))
+#endif
+
+/*
+ * PyErr_GetRaisedException (3.12) replaces the Fetch/Restore triple.  The
+ * module only needs "take the current exception as one object".
+ */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PW_ERR_TAKE() PyErr_GetRaisedException()
+#else
+static inline PyObject *pw_err_take(void)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    if (type == NULL) {
+        return NULL;
+    }
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    Py_XDECREF(type);
+    Py_XDECREF(tb);
+    return value;
+}
+#define PW_ERR_TAKE() pw_err_take()
+#endif
+
+/* ...and its inverse: make exc (a stolen reference) the current one. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PW_ERR_RESTORE(exc) PyErr_SetRaisedException(exc)
+#else
+static inline void pw_err_restore(PyObject *exc)
+{
+    if (exc != NULL) {
+        PyErr_Restore(Py_NewRef(Py_TYPE(exc)), exc,
+                      PyException_GetTraceback(exc));
+    }
+}
+#define PW_ERR_RESTORE(exc) pw_err_restore(exc)
+#endif
+
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_CallNoArgs(o) PyObject_CallObject((o), NULL)
+#define PW_TSTATE_INTERP(t) ((t)->interp)
+#else
+#define PW_TSTATE_INTERP(t) PyThreadState_GetInterpreter(t)
+#endif
+
+/* "3.11": the bin/pythonX.Y the module was built against. */
+#define PW_STR_(x) #x
+#define PW_STR(x) PW_STR_(x)
+#define PW_PY_MAJOR_MINOR PW_STR(PY_MAJOR_VERSION) "." PW_STR(PY_MINOR_VERSION)
+
+/* config.safe_path appeared in 3.11: never put the cwd on sys.path. */
+#if PY_VERSION_HEX >= 0x030B0000
+#define PW_HAVE_SAFE_PATH 1
+#else
+#define PW_HAVE_SAFE_PATH 0
+#endif
+
+/* Is a connection TLS?  ap_ssl_conn_is_ssl() exists from 2.4.47. */
+#if AP_MODULE_MAGIC_AT_LEAST(20120211, 102)
+#include "http_ssl.h"
+#define PW_CONN_IS_TLS(c) ap_ssl_conn_is_ssl(c)
+#else
+#define PW_CONN_IS_TLS(c) 0
+#endif
+
+#endif /* PW_COMPAT_H */

@@ -1,0 +1,306 @@
+/*
+ * pw_config.c: directives, defaults, merging and getters.
+ *
+ * Here: the command table, per-server and per-directory config records, the
+ * route lookup.  Not here: anything that touches Python (the routes carry a
+ * pw_app_t that pw_app.c loads).  Runs in the parent while reading the
+ * config, and read-only in the children; no locks, no GIL.
+ *
+ * Inheritance: a virtual host sees its own PyWSGIScriptAlias lines first and
+ * then the main server's (as mod_alias does); the longest URL-PATH wins.
+ * PyWSGIPythonPath, PyWSGIVirtualEnv and PyWSGIShutdownTimeout are process
+ * wide (one Python per child) and so allowed in the main server config only.
+ */
+#include "pw_config.h"
+#include "apr_file_info.h"
+#include "apr_lib.h"
+
+APLOG_USE_MODULE(pywsgi);
+
+#define PW_UNSET (-1)
+#define PW_MERGE(base, add, field) \
+    ((add)->field == PW_UNSET ? (base)->field : (add)->field)
+
+/* Defaults, in one place; README's directive table repeats them. */
+#define PW_DEFAULT_PASS_AUTHORIZATION 0
+#define PW_DEFAULT_SHUTDOWN_TIMEOUT   apr_time_from_sec(5)
+
+typedef struct {
+    apr_array_header_t *routes;      /* pw_route_t, longest url first */
+    apr_array_header_t *python_path; /* const char *; main server only */
+    const char *venv;                /* main server only */
+    apr_interval_time_t shutdown_timeout; /* PW_UNSET: default */
+} pw_server_conf_t;
+
+typedef struct {
+    int pass_authorization;          /* PW_UNSET, 0, 1 */
+} pw_dir_conf_t;
+
+static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
+                                    char *const argv[]);
+static const char *cmd_python_path(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg);
+static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
+                                        const char *arg);
+static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
+                                          int flag);
+static void routes_sort(apr_array_header_t *routes);
+
+const command_rec pw_config_cmds[] = {
+    AP_INIT_TAKE_ARGV("PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
+        "URL-PATH TARGET [callable=NAME]: serve the WSGI application TARGET "
+        "(a script file or package.module:callable) at URL-PATH"),
+    AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL, RSRC_CONF,
+        "DIR...: directories put in front of sys.path"),
+    AP_INIT_TAKE1("PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
+        "DIR: the virtualenv (a directory holding pyvenv.cfg) Python runs in"),
+    AP_INIT_TAKE1("PyWSGIShutdownTimeout", cmd_shutdown_timeout, NULL,
+        RSRC_CONF, "SECONDS: how long a child may spend finalising Python "
+        "when it exits (default 5)"),
+    AP_INIT_FLAG("PyWSGIPassAuthorization", cmd_pass_authorization, NULL,
+        RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+        "On|Off: pass the Authorization header to the app as "
+        "HTTP_AUTHORIZATION (default Off)"),
+    { NULL }
+};
+
+void *pw_config_server_create(apr_pool_t *p, server_rec *s)
+{
+    pw_server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->routes = apr_array_make(p, 2, sizeof(pw_route_t));
+    conf->python_path = apr_array_make(p, 2, sizeof(const char *));
+    conf->shutdown_timeout = PW_UNSET;
+    return conf;
+}
+
+void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    pw_server_conf_t *base = basev, *add = addv;
+    pw_server_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    /* The vhost's routes first: on equal URL-PATHs its own line wins, as
+     * routes_sort() keeps the order of equal lengths. */
+    conf->routes = apr_array_append(p, add->routes, base->routes);
+    routes_sort(conf->routes);
+    /* Process-wide settings are only ever set on the main server. */
+    conf->python_path = base->python_path;
+    conf->venv = base->venv;
+    conf->shutdown_timeout = base->shutdown_timeout;
+    return conf;
+}
+
+void *pw_config_dir_create(apr_pool_t *p, char *dir)
+{
+    pw_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->pass_authorization = PW_UNSET;
+    return conf;
+}
+
+void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
+{
+    pw_dir_conf_t *base = basev, *add = addv;
+    pw_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
+
+    conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
+    return conf;
+}
+
+/* Stable insertion sort, longest URL first: the lists are a few lines. */
+static void routes_sort(apr_array_header_t *routes)
+{
+    pw_route_t *r = (pw_route_t *)routes->elts;
+    int i, j;
+
+    for (i = 1; i < routes->nelts; i++) {
+        pw_route_t cur = r[i];
+        for (j = i; j > 0 && r[j - 1].url_len < cur.url_len; j--) {
+            r[j] = r[j - 1];
+        }
+        r[j] = cur;
+    }
+}
+
+static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
+                                    char *const argv[])
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *name = cmd->cmd->name;
+    const char *callable = NULL, *err = NULL;
+    char *url;
+    apr_size_t len;
+    pw_route_t *route;
+    pw_app_t *app;
+    int i;
+
+    if (argc < 2) {
+        return apr_psprintf(cmd->pool, "%s needs URL-PATH and TARGET, e.g. "
+                            "'%s / /srv/app/app.py' or '%s / app:app'",
+                            name, name, name);
+    }
+    if (argv[0][0] != '/') {
+        return apr_psprintf(cmd->pool, "%s: URL-PATH '%s' must start with "
+                            "'/'", name, argv[0]);
+    }
+    for (i = 2; i < argc; i++) {
+        if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9]) {
+            callable = argv[i] + 9;
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: unknown option '%s' (known: "
+                                "callable=NAME)", name, argv[i]);
+        }
+    }
+
+    app = pw_app_declare(cmd->pool, argv[1], callable, &err);
+    if (app == NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", name, err);
+    }
+    if (app->kind == PW_TARGET_SCRIPT) {
+        apr_finfo_t finfo;
+        if (apr_stat(&finfo, app->path, APR_FINFO_TYPE, cmd->temp_pool)
+                != APR_SUCCESS || finfo.filetype != APR_REG) {
+            return apr_psprintf(cmd->pool, "%s: script file '%s' does not "
+                                "exist or is not a regular file", name,
+                                app->path);
+        }
+    }
+
+    /* "/app/" and "/app" are the same mount; "/" is SCRIPT_NAME "". */
+    url = apr_pstrdup(cmd->pool, argv[0]);
+    len = strlen(url);
+    while (len > 0 && url[len - 1] == '/') {
+        url[--len] = '\0';
+    }
+    route = apr_array_push(conf->routes);
+    route->url = url;
+    route->url_len = len;
+    route->app = app;
+    route->script_name = NULL;
+    routes_sort(conf->routes);
+    return NULL;
+}
+
+static const char *cmd_python_path(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (one Python runs per child: "
+                           "set it once, outside any <VirtualHost>)", NULL);
+    }
+    *(const char **)apr_array_push(conf->python_path) =
+        ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *dir, *cfg;
+    apr_finfo_t finfo;
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (one Python runs per child: "
+                           "set it once, outside any <VirtualHost>)", NULL);
+    }
+    if (conf->venv) {
+        return apr_psprintf(cmd->pool, "%s given twice: a child runs one "
+                            "virtualenv", cmd->cmd->name);
+    }
+    dir = ap_server_root_relative(cmd->pool, arg);
+    cfg = apr_pstrcat(cmd->temp_pool, dir, "/pyvenv.cfg", NULL);
+    if (apr_stat(&finfo, cfg, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a virtualenv (no "
+                            "pyvenv.cfg in it); create one with '%s -m venv "
+                            "%s'", cmd->cmd->name, dir,
+                            PW_PYTHON_PREFIX "/bin/python3", dir);
+    }
+    conf->venv = dir;
+    return NULL;
+}
+
+static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
+                                        const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    char *end;
+    long secs;
+
+    if (err) {
+        return err;
+    }
+    secs = strtol(arg, &end, 10);
+    if (*arg == '\0' || *end != '\0' || secs < 1 || secs > 3600) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds "
+                            "from 1 to 3600", cmd->cmd->name, arg);
+    }
+    conf->shutdown_timeout = apr_time_from_sec(secs);
+    return NULL;
+}
+
+static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
+                                          int flag)
+{
+    ((pw_dir_conf_t *)dconf)->pass_authorization = flag;
+    return NULL;
+}
+
+pw_route_t *pw_config_route(server_rec *s, const char *uri)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    pw_route_t *route = (pw_route_t *)conf->routes->elts;
+    int i;
+
+    for (i = 0; i < conf->routes->nelts; i++, route++) {
+        /* Match at a segment boundary: /app is /app and /app/..., never
+         * /apple. */
+        if (strncmp(uri, route->url, route->url_len) == 0
+            && (uri[route->url_len] == '\0' || uri[route->url_len] == '/')) {
+            return route;
+        }
+    }
+    return NULL;
+}
+
+const apr_array_header_t *pw_config_python_path(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->python_path;
+}
+
+const char *pw_config_venv(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->venv;
+}
+
+apr_interval_time_t pw_config_shutdown_timeout(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->shutdown_timeout == PW_UNSET ? PW_DEFAULT_SHUTDOWN_TIMEOUT
+                                              : conf->shutdown_timeout;
+}
+
+int pw_config_pass_authorization(request_rec *r)
+{
+    pw_dir_conf_t *conf =
+        ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return conf->pass_authorization == PW_UNSET
+               ? PW_DEFAULT_PASS_AUTHORIZATION : conf->pass_authorization;
+}

@@ -1,0 +1,37 @@
+/*
+ * pw_config.h: the directives, their defaults and the getters the rest of
+ * the module asks.  Nothing here touches Python.
+ */
+#ifndef PW_CONFIG_H
+#define PW_CONFIG_H
+
+#include "pw_common.h"
+#include "pw_app.h"
+
+/* One PyWSGIScriptAlias line. */
+typedef struct {
+    const char *url;          /* no trailing '/', "" for the root */
+    apr_size_t url_len;
+    pw_app_t *app;
+    PyObject *script_name;    /* url as a str; this child's, GIL held */
+} pw_route_t;
+
+extern const command_rec pw_config_cmds[];
+
+void *pw_config_server_create(apr_pool_t *p, server_rec *s);
+void *pw_config_server_merge(apr_pool_t *p, void *base, void *add);
+void *pw_config_dir_create(apr_pool_t *p, char *dir);
+void *pw_config_dir_merge(apr_pool_t *p, void *base, void *add);
+
+/* The route whose URL-PATH is the longest prefix of uri, or NULL. */
+pw_route_t *pw_config_route(server_rec *s, const char *uri);
+
+/* Main-server settings (process wide: one Python per process). */
+const apr_array_header_t *pw_config_python_path(server_rec *s);
+const char *pw_config_venv(server_rec *s);
+apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
+
+/* Per directory. */
+int pw_config_pass_authorization(request_rec *r);
+
+#endif /* PW_CONFIG_H */

@@ -1,0 +1,294 @@
+/*
+ * pw_environ.c: environ, built for each request on the hot path.
+ *
+ * Everything that does not change per request is made once per child: the
+ * keys are interned str objects, the constant entries (wsgi.version,
+ * wsgi.multithread, ...) sit in a template dict that each request copies,
+ * each route keeps its SCRIPT_NAME as a str.  Per request: the copy, the
+ * CGI values, one str per request header.  Values are latin-1 decoded, the
+ * "bytes as str" rule of PEP 3333.
+ *
+ * Request headers: names made of anything but letters, digits and '-' are
+ * left out (an "X_Foo" would otherwise pass for "X-Foo", a "Content_Length"
+ * for CONTENT_LENGTH); Proxy never goes in (httpoxy, CVE-2016-5387);
+ * Authorization only with PyWSGIPassAuthorization On.
+ * Locking: GIL held throughout.
+ */
+#include "pw_environ.h"
+#include "pw_http.h"
+#include "pw_log.h"
+#include "pw_response.h"
+#include "ap_mpm.h"
+#include "http_core.h"
+
+APLOG_USE_MODULE(pywsgi);
+
+/* Interned keys: dict lookups on them compare by identity. */
+static PyObject *k_request_method, *k_script_name, *k_path_info,
+    *k_query_string, *k_content_type, *k_content_length, *k_server_name,
+    *k_server_port, *k_server_protocol, *k_request_uri, *k_remote_addr,
+    *k_remote_port, *k_https, *k_url_scheme, *k_input;
+/* Values seen on almost every request. */
+static PyObject *v_get, *v_post, *v_http11, *v_http10, *v_http, *v_https,
+    *v_empty, *v_on;
+static PyObject *template;
+
+static PyObject *intern(const char *s)
+{
+    return PyUnicode_InternFromString(s);
+}
+
+int pw_environ_interp_init(server_rec *s)
+{
+    int threaded = 0, daemons = 1;
+    PyObject *version;
+    int rc;
+
+    k_request_method = intern("REQUEST_METHOD");
+    k_script_name = intern("SCRIPT_NAME");
+    k_path_info = intern("PATH_INFO");
+    k_query_string = intern("QUERY_STRING");
+    k_content_type = intern("CONTENT_TYPE");
+    k_content_length = intern("CONTENT_LENGTH");
+    k_server_name = intern("SERVER_NAME");
+    k_server_port = intern("SERVER_PORT");
+    k_server_protocol = intern("SERVER_PROTOCOL");
+    k_request_uri = intern("REQUEST_URI");
+    k_remote_addr = intern("REMOTE_ADDR");
+    k_remote_port = intern("REMOTE_PORT");
+    k_https = intern("HTTPS");
+    k_url_scheme = intern("wsgi.url_scheme");
+    k_input = intern("wsgi.input");
+    v_get = intern("GET");
+    v_post = intern("POST");
+    v_http11 = intern("HTTP/1.1");
+    v_http10 = intern("HTTP/1.0");
+    v_http = intern("http");
+    v_https = intern("https");
+    v_empty = intern("");
+    v_on = intern("on");
+    if (PyErr_Occurred()) {
+        return -1;
+    }
+
+    /* True to the MPM, as PEP 3333 asks: threads under worker/event, more
+     * than one process wherever more than one child may run. */
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+    ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
+
+    template = PyDict_New();
+    version = Py_BuildValue("(ii)", 1, 0);
+    if (template == NULL || version == NULL) {
+        Py_XDECREF(version);
+        return -1;
+    }
+    rc = PyDict_SetItemString(template, "wsgi.version", version);
+    Py_DECREF(version);
+    if (rc < 0
+        || PyDict_SetItemString(template, "wsgi.multithread",
+                                threaded != AP_MPMQ_NOT_SUPPORTED
+                                    ? Py_True : Py_False) < 0
+        || PyDict_SetItemString(template, "wsgi.multiprocess",
+                                daemons > 1 ? Py_True : Py_False) < 0
+        || PyDict_SetItemString(template, "wsgi.run_once", Py_False) < 0
+        || PyDict_SetItemString(template, "wsgi.input_terminated",
+                                Py_True) < 0
+        || PyDict_SetItemString(template, "wsgi.errors",
+                                pw_log_errors()) < 0
+        || PyDict_SetItemString(template, "wsgi.file_wrapper",
+                                pw_response_file_wrapper()) < 0
+        || PyDict_SetItem(template, k_query_string, v_empty) < 0) {
+        return -1;
+    }
+    {
+        PyObject *sw = PyUnicode_DecodeLatin1(ap_get_server_banner(),
+                                              strlen(ap_get_server_banner()),
+                                              NULL);
+        if (sw == NULL) {
+            return -1;
+        }
+        rc = PyDict_SetItemString(template, "SERVER_SOFTWARE", sw);
+        Py_DECREF(sw);
+    }
+    return rc;
+}
+
+static inline PyObject *str_latin1(const char *s)
+{
+    return PyUnicode_DecodeLatin1(s, strlen(s), NULL);
+}
+
+/* d[key] = value, stealing value (NULL: a failed conversion). */
+static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
+{
+    int rc;
+
+    if (value == NULL) {
+        return -1;
+    }
+    rc = PyDict_SetItem(d, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static int add_headers(request_rec *r, PyObject *d)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int pass_auth = -1;
+    char name[256];
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        PyObject *key, *value, *old;
+        size_t n;
+
+        if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        if (strcasecmp(e[i].key, "Content-Type") == 0) {
+            key = Py_NewRef(k_content_type);
+        }
+        else if (strcasecmp(e[i].key, "Content-Length") == 0) {
+            key = Py_NewRef(k_content_length);
+        }
+        else {
+            n = pw_http_cgi_name(e[i].key, name, sizeof(name));
+            if (n == 0) {
+                continue;
+            }
+            if (n == 10 && memcmp(name, "HTTP_PROXY", 10) == 0) {
+                continue;
+            }
+            if (n == 18 && memcmp(name, "HTTP_AUTHORIZATION", 18) == 0) {
+                if (pass_auth < 0) {
+                    pass_auth = pw_config_pass_authorization(r);
+                }
+                if (!pass_auth) {
+                    continue;
+                }
+            }
+            key = PyUnicode_FromStringAndSize(name, (Py_ssize_t)n);
+            if (key == NULL) {
+                return -1;
+            }
+        }
+        value = str_latin1(e[i].val);
+        if (value == NULL) {
+            Py_DECREF(key);
+            return -1;
+        }
+        /* A header sent twice: one value, joined as RFC 9110 5.3 allows. */
+        old = PyDict_GetItemWithError(d, key);     /* borrowed */
+        if (old) {
+            Py_SETREF(value, PyUnicode_FromFormat("%U, %U", old, value));
+        }
+        if (value == NULL || PyErr_Occurred()) {
+            Py_DECREF(key);
+            Py_XDECREF(value);
+            return -1;
+        }
+        if (PyDict_SetItem(d, key, value) < 0) {
+            Py_DECREF(key);
+            Py_DECREF(value);
+            return -1;
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+    }
+    return 0;
+}
+
+/* SetEnv, SetEnvIf, RewriteRule [E=...]: what Apache's configuration says
+ * the app should see — without overriding the CGI keys above. */
+static int add_subprocess_env(request_rec *r, PyObject *d)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->subprocess_env);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    int i;
+
+    for (i = 0; i < arr->nelts; i++) {
+        PyObject *key, *value;
+        if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        key = str_latin1(e[i].key);
+        value = key ? str_latin1(e[i].val) : NULL;
+        if (value == NULL || PyDict_SetDefault(d, key, value) == NULL) {
+            Py_XDECREF(key);
+            Py_XDECREF(value);
+            return -1;
+        }
+        Py_DECREF(key);
+        Py_DECREF(value);
+    }
+    return 0;
+}
+
+PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
+                           PyObject *input)
+{
+    PyObject *d = PyDict_Copy(template);
+    PyObject *method, *protocol;
+    conn_rec *c = r->connection;
+    int tls;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    if (route->script_name == NULL) {
+        route->script_name = PyUnicode_DecodeLatin1(route->url,
+                                                    route->url_len, NULL);
+        if (route->script_name == NULL) {
+            goto fail;
+        }
+    }
+    if (r->method_number == M_GET && !r->header_only) {
+        method = Py_NewRef(v_get);
+    }
+    else if (r->method_number == M_POST) {
+        method = Py_NewRef(v_post);
+    }
+    else {
+        method = str_latin1(r->method);
+    }
+    if (r->proto_num == HTTP_VERSION(1, 1)) {
+        protocol = Py_NewRef(v_http11);
+    }
+    else if (r->proto_num == HTTP_VERSION(1, 0)) {
+        protocol = Py_NewRef(v_http10);
+    }
+    else {
+        protocol = str_latin1(r->protocol);
+    }
+    tls = PW_CONN_IS_TLS(c);
+
+    if (set_steal(d, k_request_method, method) < 0
+        || PyDict_SetItem(d, k_script_name, route->script_name) < 0
+        /* r->uri is already percent-decoded: PATH_INFO as PEP 3333 and
+         * CGI (RFC 3875 4.1.5) want it. */
+        || set_steal(d, k_path_info, str_latin1(r->uri + route->url_len)) < 0
+        || (r->args && set_steal(d, k_query_string, str_latin1(r->args)) < 0)
+        || set_steal(d, k_request_uri, str_latin1(r->unparsed_uri)) < 0
+        || set_steal(d, k_server_protocol, protocol) < 0
+        || set_steal(d, k_server_name,
+                     str_latin1(ap_get_server_name(r))) < 0
+        || set_steal(d, k_server_port,
+                     PyUnicode_FromFormat("%u", ap_get_server_port(r))) < 0
+        || set_steal(d, k_remote_addr, str_latin1(r->useragent_ip)) < 0
+        || set_steal(d, k_remote_port, PyUnicode_FromFormat("%u",
+                     r->useragent_addr ? r->useragent_addr->port
+                                       : c->client_addr->port)) < 0
+        || PyDict_SetItem(d, k_url_scheme, tls ? v_https : v_http) < 0
+        || (tls && PyDict_SetItem(d, k_https, v_on) < 0)
+        || PyDict_SetItem(d, k_input, input) < 0
+        || add_headers(r, d) < 0
+        || add_subprocess_env(r, d) < 0) {
+        goto fail;
+    }
+    return d;
+
+fail:
+    Py_DECREF(d);
+    return NULL;
+}

@@ -1,0 +1,22 @@
+/*
+ * pw_input.h: wsgi.input, the request body as a Python binary stream.
+ */
+#ifndef PW_INPUT_H
+#define PW_INPUT_H
+
+#include "pw_common.h"
+
+/* GIL held, once per child: ready the type. -1 with a Python error. */
+int pw_input_interp_init(void);
+
+/* GIL held.  A new wsgi.input reading r's body (new reference). */
+PyObject *pw_input_new(request_rec *r);
+
+/*
+ * GIL held.  The request is over: later reads raise.  Returns the HTTP
+ * status a failed body read maps to (413 past LimitRequestBody, 400 for a
+ * malformed or cut-off body), or 0 when reading went well.
+ */
+int pw_input_finish(PyObject *input);
+
+#endif /* PW_INPUT_H */

@@ -1,0 +1,31 @@
+/*
+ * pw_log.h: Python's output into Apache's error log — exceptions with their
+ * tracebacks, sys.stdout / sys.stderr, wsgi.errors.
+ */
+#ifndef PW_LOG_H
+#define PW_LOG_H
+
+#include "pw_common.h"
+
+/*
+ * GIL held.  Log the current Python exception and clear it: one line
+ * "<fmt...>: Type: message" at error level, then its traceback, one line
+ * each, as "PW0303: ...".  r may be NULL; then s is used.
+ */
+void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* GIL held, once per child after Python started: sys.stdout -> warn,
+ * sys.stderr -> error.  Returns -1 with a Python error set on failure. */
+int pw_log_init(server_rec *s);
+
+/* GIL held.  The child's wsgi.errors stream (borrowed). */
+PyObject *pw_log_errors(void);
+
+/* No GIL needed: tie this thread's Python log lines to r (NULL: none). */
+void pw_log_set_request(request_rec *r);
+
+/* GIL held, at child exit: flush what is buffered, drop the streams. */
+void pw_log_fini(void);
+
+#endif /* PW_LOG_H */

@@ -1,0 +1,715 @@
+/*
+ * pw_response.c: start_response, write(), the returned iterable and
+ * wsgi.file_wrapper (PEP 3333 "The start_response() Callable", "Buffering
+ * and Streaming", "Optional Platform-Specific File Handling").
+ *
+ * Here: validating the status and headers an app gives, putting them into
+ * request_rec, and turning body data into buckets.  Framing (Content-Length
+ * or chunked, HEAD, keep-alive) stays Apache's: its HTTP filters do it.
+ * Locking: GIL held on entry; released around every ap_pass_brigade().
+ *
+ * Buffering: the items of a list or tuple are all there already, so they go
+ * out together (one write, and Apache can compute Content-Length).  Any
+ * other iterable may be a generator that pauses between items; each item is
+ * flushed so the client sees it at once — unless it completes a declared
+ * Content-Length, in which case it travels with the end of the response.
+ */
+#include "pw_response.h"
+#include "pw_http.h"
+#include "pw_log.h"
+#include "util_filter.h"
+#include <sys/stat.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(pywsgi);
+
+/* Copy small items into the brigade's own buffers (they coalesce); refer to
+ * large ones in place and pass them before letting go of them. */
+#define PW_COPY_MAX     (32 * 1024)
+/* Pass buffered data on once this much is waiting. */
+#define PW_PASS_AT      (64 * 1024)
+
+typedef enum { SEND_BUFFER, SEND_FLUSH, SEND_EOS } send_mode_t;
+
+typedef struct {
+    PyObject_HEAD
+    request_rec *r;            /* NULL once the request is over */
+    const char *target;
+    apr_bucket_brigade *bb;
+    apr_off_t declared;        /* Content-Length from the app, or -1 */
+    apr_off_t sent;            /* body bytes accepted from the app */
+    apr_size_t pending;        /* bytes in bb not yet passed */
+    int started;               /* start_response was called */
+    int committed;             /* body bytes accepted: headers are final */
+    int passed;                /* something reached the output filters */
+    int eos;                   /* the response is complete */
+    int gone;                  /* the client went away */
+    int failed;                /* an app error was logged */
+    PyObject *write;           /* write(), handed out by start_response */
+} pw_resp_t;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *filelike;
+    Py_ssize_t blksize;
+} pw_filewrapper_t;
+
+static PyTypeObject resp_type, filewrapper_type;
+
+/* ---- headers ---------------------------------------------------------- */
+
+/* A str made of latin-1 characters, as bytes: PEP 3333 "native strings". */
+static const char *latin1(PyObject *s, Py_ssize_t *len)
+{
+    if (PyUnicode_READY(s) < 0) {
+        return NULL;
+    }
+    if (PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) {
+        return NULL;
+    }
+    *len = PyUnicode_GET_LENGTH(s);
+    return (const char *)PyUnicode_1BYTE_DATA(s);
+}
+
+/* Validate everything first, then apply: a bad header must leave no half
+ * set response behind.  Raises with a message that names the culprit. */
+static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
+{
+    request_rec *r = self->r;
+    const char *st, *ct = NULL;
+    Py_ssize_t st_len, i, n;
+    apr_off_t declared = -1;
+    int code;
+
+    if (!PyUnicode_Check(status)) {
+        PyErr_Format(PyExc_TypeError, "start_response: status must be str, "
+                     "not %s", Py_TYPE(status)->tp_name);
+        return -1;
+    }
+    st = latin1(status, &st_len);
+    code = st ? pw_http_status_code(st, (size_t)st_len) : -1;
+    if (code < 0) {
+        PyErr_Format(PyExc_ValueError, "start_response: status %R is not "
+                     "'NNN Reason' (three digits, a space, a reason without "
+                     "control characters)", status);
+        return -1;
+    }
+    if (!PyList_Check(headers)) {
+        PyErr_Format(PyExc_TypeError, "start_response: headers must be a "
+                     "list of (name, value) tuples, not %s",
+                     Py_TYPE(headers)->tp_name);
+        return -1;
+    }
+    n = PyList_GET_SIZE(headers);
+    for (i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(headers, i);     /* borrowed */
+        PyObject *name, *value;
+        const char *nm, *val;
+        Py_ssize_t nm_len, val_len;
+
+        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
+            PyErr_Format(PyExc_TypeError, "start_response: header %zd must "
+                         "be a (name, value) tuple, not %R", i, h);
+            return -1;
+        }
+        name = PyTuple_GET_ITEM(h, 0);
+        value = PyTuple_GET_ITEM(h, 1);
+        if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
+            PyErr_Format(PyExc_TypeError, "start_response: header %R: name "
+                         "and value must be str, not %s and %s", h,
+                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
+            return -1;
+        }
+        nm = latin1(name, &nm_len);
+        if (nm == NULL || !pw_http_is_token(nm, (size_t)nm_len)) {
+            PyErr_Format(PyExc_ValueError, "start_response: header name %R "
+                         "is not an HTTP token (RFC 9110 5.6.2)", name);
+            return -1;
+        }
+        val = latin1(value, &val_len);
+        if (val == NULL) {
+            PyErr_Format(PyExc_ValueError, "start_response: value of header"
+                         " %R has characters outside latin-1 (PEP 3333)",
+                         name);
+            return -1;
+        }
+        if (!pw_http_value_ok(val, (size_t)val_len)) {
+            PyErr_Format(PyExc_ValueError, "start_response: value of header"
+                         " %R contains CR, LF or NUL", name);
+            return -1;
+        }
+        if (pw_http_is_hop_by_hop(nm, (size_t)nm_len)) {
+            PyErr_Format(PyExc_ValueError, "start_response: %R is a "
+                         "hop-by-hop header, which a WSGI application must "
+                         "not set (PEP 3333); the server does the framing",
+                         name);
+            return -1;
+        }
+        if (nm_len == 14 && strncasecmp(nm, "Content-Length", 14) == 0) {
+            apr_off_t cl = (apr_off_t)pw_http_content_length(val,
+                                                             (size_t)val_len);
+            if (cl < 0 || (declared >= 0 && declared != cl)) {
+                PyErr_Format(PyExc_ValueError, "start_response: "
+                             "Content-Length %R is not one non-negative "
+                             "number", value);
+                return -1;
+            }
+            declared = cl;
+        }
+    }
+
+    /* Valid: replace whatever an earlier call (with exc_info) set. */
+    apr_table_clear(r->headers_out);
+    r->content_type = NULL;
+    r->status = code;
+    r->status_line = st_len > 4 ? apr_pstrmemdup(r->pool, st, st_len) : NULL;
+    for (i = 0; i < n; i++) {
+        PyObject *h = PyList_GET_ITEM(headers, i);
+        Py_ssize_t nm_len, val_len;
+        const char *nm = latin1(PyTuple_GET_ITEM(h, 0), &nm_len);
+        const char *val = latin1(PyTuple_GET_ITEM(h, 1), &val_len);
+        char *v = apr_pstrmemdup(r->pool, val, val_len);
+
+        if (nm_len == 12 && strncasecmp(nm, "Content-Type", 12) == 0) {
+            ct = v;
+        }
+        else {
+            apr_table_addn(r->headers_out,
+                           apr_pstrmemdup(r->pool, nm, nm_len), v);
+        }
+    }
+    if (ct) {
+        ap_set_content_type(r, ct);
+    }
+    self->declared = declared;
+    self->started = 1;
+    return 0;
+}
+
+/* start_response(status, response_headers, exc_info=None) */
+static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = { "status", "response_headers", "exc_info",
+                              NULL };
+    PyObject *status, *headers, *exc_info = Py_None;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist,
+                                     &status, &headers, &exc_info)) {
+        return NULL;
+    }
+    if (self->r == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response called after "
+                        "its request ended");
+        return NULL;
+    }
+    if (exc_info != Py_None) {
+        if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
+            PyErr_SetString(PyExc_TypeError, "start_response: exc_info must "
+                            "be a (type, value, traceback) tuple or None");
+            return NULL;
+        }
+        if (self->committed) {
+            /* PEP 3333: too late to change the headers; re-raise. */
+            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
+            PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
+            if (PyExceptionInstance_Check(value)) {
+                if (tb != Py_None) {
+                    PyException_SetTraceback(value, tb);
+                }
+                PyErr_SetObject((PyObject *)Py_TYPE(value), value);
+            }
+            else {
+                PyErr_SetString(PyExc_RuntimeError, "start_response: "
+                                "exc_info given after the headers were sent");
+            }
+            return NULL;
+        }
+    }
+    else if (self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "start_response: called a "
+                        "second time without exc_info (PEP 3333)");
+        return NULL;
+    }
+    if (apply_start(self, status, headers) < 0) {
+        return NULL;
+    }
+    if (self->write == NULL) {
+        self->write = PyObject_GetAttrString((PyObject *)self, "write");
+        if (self->write == NULL) {
+            return NULL;
+        }
+    }
+    return Py_NewRef(self->write);
+}
+
+/* ---- body --------------------------------------------------------------- */
+
+/* Hand the brigade to Apache without the GIL.  A client that went away is
+ * not an error of ours: note it and stop sending. */
+static int pass_brigade(pw_resp_t *self)
+{
+    request_rec *r = self->r;
+    apr_status_t rv;
+
+    Py_BEGIN_ALLOW_THREADS
+    rv = ap_pass_brigade(r->output_filters, self->bb);
+    apr_brigade_cleanup(self->bb);
+    Py_END_ALLOW_THREADS
+    self->passed = 1;
+    self->pending = 0;
+    if (rv != APR_SUCCESS || r->connection->aborted) {
+        if (!self->gone) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "PW0310: %s: client"
+                          " closed the connection after %" APR_OFF_T_FMT
+                          " body bytes", r->uri, self->sent);
+        }
+        self->gone = 1;
+        return -1;
+    }
+    return 0;
+}
+
+/* Body bytes from the app, cut at a declared Content-Length.  data stays
+ * valid until this returns (the caller holds the bytes object). */
+static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
+                     send_mode_t mode)
+{
+    request_rec *r = self->r;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+
+    if (self->gone || self->eos) {
+        return self->gone ? -1 : 0;
+    }
+    if (self->declared >= 0 && self->sent + (apr_off_t)len > self->declared) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0308: %s: application"
+                      " '%s' sent more than its Content-Length of %"
+                      APR_OFF_T_FMT " bytes; the rest is dropped", r->uri,
+                      self->target, self->declared);
+        len = (apr_size_t)(self->declared - self->sent);
+        mode = SEND_EOS;
+    }
+    if (len > 0) {
+        self->committed = 1;
+        if (len <= PW_COPY_MAX) {
+            apr_brigade_write(self->bb, NULL, NULL, data, len);
+        }
+        else {
+            /* Passed below before data goes away; Apache copies it if it
+             * has to keep it longer (setaside). */
+            APR_BRIGADE_INSERT_TAIL(self->bb,
+                apr_bucket_transient_create(data, len, ba));
+            if (mode == SEND_BUFFER) {
+                mode = SEND_FLUSH;
+            }
+        }
+        self->sent += len;
+        self->pending += len;
+        if (mode == SEND_FLUSH && self->declared >= 0
+            && self->sent == self->declared) {
+            mode = SEND_EOS;   /* the last byte: no flush of its own */
+        }
+    }
+    if (mode == SEND_EOS) {
+        APR_BRIGADE_INSERT_TAIL(self->bb, apr_bucket_eos_create(ba));
+        self->eos = 1;
+    }
+    else if (mode == SEND_FLUSH && len > 0) {
+        APR_BRIGADE_INSERT_TAIL(self->bb, apr_bucket_flush_create(ba));
+    }
+    else if (self->pending < PW_PASS_AT) {
+        return 0;
+    }
+    return pass_brigade(self);
+}
+
+/* Where the body may go wrong: the app gave something that is not bytes. */
+static int check_item(pw_resp_t *self, PyObject *item)
+{
+    if (PyBytes_Check(item)) {
+        if (!self->started) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r, "PW0306: %s: "
+                          "application '%s' produced body data before "
+                          "calling start_response", self->r->uri,
+                          self->target);
+            self->failed = 1;
+            return -1;
+        }
+        return 0;
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r, "PW0305: %s: "
+                  "application '%s' returned an item of type %s, expected "
+                  "bytes (PEP 3333)", self->r->uri, self->target,
+                  Py_TYPE(item)->tp_name);
+    self->failed = 1;
+    return -1;
+}
+
+/* write(data): PEP 3333's imperative API; the data goes out now. */
+static PyObject *resp_write(pw_resp_t *self, PyObject *data)
+{
+    if (self->r == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called after its "
+                        "request ended");
+        return NULL;
+    }
+    if (!self->started) {
+        PyErr_SetString(PyExc_RuntimeError, "write() called before "
+                        "start_response()");
+        return NULL;
+    }
+    if (!PyBytes_Check(data)) {
+        return PyErr_Format(PyExc_TypeError, "write() argument must be "
+                            "bytes, not %s", Py_TYPE(data)->tp_name);
+    }
+    if (send_data(self, PyBytes_AS_STRING(data),
+                  (apr_size_t)PyBytes_GET_SIZE(data), SEND_FLUSH) < 0) {
+        /* PEP 3333 lets the client's absence surface as an exception; it
+         * ends the app's output loop. */
+        PyErr_SetString(PyExc_OSError, "client closed the connection");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+/* wsgi.file_wrapper over a real file: a FILE bucket, so Apache can use
+ * sendfile (EnableSendfile) or mmap.  The descriptor is dup'ed: the app
+ * closes its file when the request ends, Apache may still be writing.
+ * Returns 1 when sent, 0 when the object is no plain file (iterate it),
+ * -1 when the client went away. */
+static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
+{
+    request_rec *r = self->r;
+    PyObject *pos_obj;
+    apr_file_t *file;
+    apr_os_file_t fd, dupfd;
+    apr_off_t pos, len;
+    struct stat st;
+
+    fd = PyObject_AsFileDescriptor(fw->filelike);
+    if (fd < 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        return 0;
+    }
+    /* tell() is where a buffered file object really is. */
+    pos_obj = PyObject_CallMethod(fw->filelike, "tell", NULL);
+    if (pos_obj == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    pos = (apr_off_t)PyLong_AsLongLong(pos_obj);
+    Py_DECREF(pos_obj);
+    if (pos < 0 || pos > st.st_size) {
+        PyErr_Clear();
+        return 0;
+    }
+    len = st.st_size - pos;
+    if (self->declared >= 0 && len > self->declared - self->sent) {
+        len = self->declared - self->sent;
+    }
+    dupfd = dup(fd);
+    if (dupfd < 0) {
+        return 0;
+    }
+    if (apr_os_file_put(&file, &dupfd, APR_FOPEN_READ, r->pool)
+            != APR_SUCCESS) {
+        close(dupfd);
+        return 0;
+    }
+    apr_pool_cleanup_register(r->pool, file, (apr_status_t (*)(void *))
+                              apr_file_close, apr_pool_cleanup_null);
+    if (len > 0) {
+        self->committed = 1;
+        apr_brigade_insert_file(self->bb, file, pos, len, r->pool);
+        self->sent += len;
+    }
+    return send_data(self, NULL, 0, SEND_EOS) < 0 ? -1 : 1;
+}
+
+/* Call result.close() if it has one (PEP 3333: always, exactly once). */
+static void close_result(pw_resp_t *self, PyObject *result)
+{
+    PyObject *close, *res;
+
+    close = PyObject_GetAttrString(result, "close");
+    if (close == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    res = PyObject_CallNoArgs(close);
+    Py_DECREF(close);
+    if (res == NULL) {
+        pw_log_exception(self->r, self->r->server, "PW0309: %s: close() of "
+                         "the response of application '%s' raised",
+                         self->r->uri, self->target);
+        self->failed = 1;
+        return;
+    }
+    Py_DECREF(res);
+}
+
+/* What the handler returns for a failure: 500 while nothing reached the
+ * client (and nothing of the app's response is left on request_rec);
+ * afterwards, abort the connection so the client cannot take a truncated
+ * response for a whole one (RFC 9112 8: an incomplete message). */
+static int fail_status(pw_resp_t *self)
+{
+    request_rec *r = self->r;
+    apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
+
+    if (!self->passed) {
+        apr_brigade_cleanup(self->bb);
+        apr_table_clear(r->headers_out);
+        r->content_type = NULL;
+        r->status_line = NULL;
+        r->status = HTTP_OK;
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!self->gone && !self->eos) {
+        /* A 502 error bucket is httpd's sign for "the body broke": the
+         * chunk filter then sends no last-chunk and the connection is
+         * closed (ap_http_outerror_filter). */
+        apr_brigade_cleanup(self->bb);
+        APR_BRIGADE_INSERT_TAIL(self->bb, ap_bucket_error_create(
+            HTTP_BAD_GATEWAY, NULL, r->pool, ba));
+        APR_BRIGADE_INSERT_TAIL(self->bb, apr_bucket_eos_create(ba));
+        self->eos = 1;
+        r->connection->keepalive = AP_CONN_CLOSE;
+        pass_brigade(self);
+    }
+    return OK;
+}
+
+int pw_response_failed(PyObject *start_response)
+{
+    return fail_status((pw_resp_t *)start_response);
+}
+
+int pw_response_send(PyObject *start_response, PyObject *result)
+{
+    pw_resp_t *self = (pw_resp_t *)start_response;
+    request_rec *r = self->r;
+    PyObject *it = NULL, *item;
+    int rc = 0;
+
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        PyObject *seq = result;
+        Py_ssize_t i, n = PySequence_Fast_GET_SIZE(seq);
+        for (i = 0; i < n && rc == 0; i++) {
+            item = PySequence_Fast_GET_ITEM(seq, i);   /* borrowed */
+            rc = check_item(self, item);
+            if (rc == 0) {
+                rc = send_data(self, PyBytes_AS_STRING(item),
+                               (apr_size_t)PyBytes_GET_SIZE(item),
+                               SEND_BUFFER);
+            }
+        }
+    }
+    else if (Py_TYPE(result) == &filewrapper_type && self->started
+             && (rc = send_file(self, (pw_filewrapper_t *)result)) != 0) {
+        rc = rc < 0 ? -1 : 0;
+    }
+    else {
+        send_mode_t mode = Py_TYPE(result) == &filewrapper_type
+                               ? SEND_BUFFER : SEND_FLUSH;
+        it = PyObject_GetIter(result);
+        if (it == NULL) {
+            pw_log_exception(r, r->server, "PW0302: %s: application '%s' "
+                             "returned a %s, which is not an iterable of "
+                             "bytes:", r->uri, self->target,
+                             Py_TYPE(result)->tp_name);
+            self->failed = 1;
+            rc = -1;
+        }
+        while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
+            rc = check_item(self, item);
+            if (rc == 0) {
+                rc = send_data(self, PyBytes_AS_STRING(item),
+                               (apr_size_t)PyBytes_GET_SIZE(item), mode);
+            }
+            Py_DECREF(item);
+        }
+        if (rc == 0 && PyErr_Occurred()) {
+            pw_log_exception(r, r->server, "PW0302: %s: application '%s' "
+                             "raised while producing its response:", r->uri,
+                             self->target);
+            self->failed = 1;
+            rc = -1;
+        }
+    }
+
+    if (rc == 0 && !self->started) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0306: %s: application"
+                      " '%s' returned without calling start_response",
+                      r->uri, self->target);
+        self->failed = 1;
+        rc = -1;
+    }
+    if (rc == 0 && self->declared >= 0 && self->sent < self->declared
+        && !r->header_only) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0307: %s: application"
+                      " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
+                      "sent %" APR_OFF_T_FMT " bytes; connection closed",
+                      r->uri, self->target, self->declared, self->sent);
+        self->failed = 1;
+        /* Headers with the declared length, then the short body, then the
+         * abort below: the client sees a truncated message. */
+        if (self->pending || !self->passed) {
+            pass_brigade(self);
+        }
+        rc = -1;
+    }
+    if (rc == 0) {
+        rc = send_data(self, NULL, 0, SEND_EOS);
+    }
+
+    Py_XDECREF(it);
+    close_result(self, result);
+    if (self->failed) {
+        return fail_status(self);
+    }
+    return OK;      /* a client that went away is not a server error */
+}
+
+void pw_response_finish(PyObject *start_response)
+{
+    pw_resp_t *self = (pw_resp_t *)start_response;
+
+    self->r = NULL;
+    Py_CLEAR(self->write);
+}
+
+static void resp_dealloc(pw_resp_t *self)
+{
+    Py_XDECREF(self->write);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef resp_methods[] = {
+    { "write", (PyCFunction)resp_write, METH_O,
+      "write(data): send body bytes now (PEP 3333)." },
+    { NULL }
+};
+
+static PyTypeObject resp_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mod_pywsgi.StartResponse",
+    .tp_basicsize = sizeof(pw_resp_t),
+    .tp_dealloc = (destructor)resp_dealloc,
+    .tp_call = (ternaryfunc)resp_call,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "start_response(status, response_headers, exc_info=None)",
+    .tp_methods = resp_methods,
+};
+
+PyObject *pw_response_new(request_rec *r, const char *target)
+{
+    pw_resp_t *self = PyObject_New(pw_resp_t, &resp_type);
+
+    if (self == NULL) {
+        return NULL;
+    }
+    self->r = r;
+    self->target = target;
+    self->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    self->declared = -1;
+    self->sent = 0;
+    self->pending = 0;
+    self->started = self->committed = self->passed = 0;
+    self->eos = self->gone = self->failed = 0;
+    self->write = NULL;
+    return (PyObject *)self;
+}
+
+/* ---- wsgi.file_wrapper ---------------------------------------------------- */
+
+static PyObject *fw_new(PyTypeObject *type, PyObject *args, PyObject *kw)
+{
+    static char *kwlist[] = { "filelike", "blksize", NULL };
+    PyObject *filelike;
+    Py_ssize_t blksize = 8192;
+    pw_filewrapper_t *self;
+
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|n:file_wrapper", kwlist,
+                                     &filelike, &blksize)) {
+        return NULL;
+    }
+    if (blksize <= 0) {
+        PyErr_SetString(PyExc_ValueError, "file_wrapper: blksize must be "
+                        "positive");
+        return NULL;
+    }
+    self = (pw_filewrapper_t *)type->tp_alloc(type, 0);
+    if (self) {
+        self->filelike = Py_NewRef(filelike);
+        self->blksize = blksize;
+    }
+    return (PyObject *)self;
+}
+
+static PyObject *fw_iternext(pw_filewrapper_t *self)
+{
+    PyObject *data = PyObject_CallMethod(self->filelike, "read", "n",
+                                         self->blksize);
+
+    if (data && PyBytes_Check(data) && PyBytes_GET_SIZE(data) == 0) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    return data;
+}
+
+static PyObject *fw_close(pw_filewrapper_t *self, PyObject *unused)
+{
+    PyObject *close = PyObject_GetAttrString(self->filelike, "close");
+
+    if (close == NULL) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_SETREF(close, PyObject_CallNoArgs(close));
+    if (close == NULL) {
+        return NULL;
+    }
+    Py_DECREF(close);
+    Py_RETURN_NONE;
+}
+
+static void fw_dealloc(pw_filewrapper_t *self)
+{
+    Py_XDECREF(self->filelike);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMethodDef fw_methods[] = {
+    { "close", (PyCFunction)fw_close, METH_NOARGS, NULL },
+    { NULL }
+};
+
+static PyTypeObject filewrapper_type = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "mod_pywsgi.FileWrapper",
+    .tp_basicsize = sizeof(pw_filewrapper_t),
+    .tp_dealloc = (destructor)fw_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "wsgi.file_wrapper(filelike, blksize=8192)",
+    .tp_iter = PyObject_SelfIter,
+    .tp_iternext = (iternextfunc)fw_iternext,
+    .tp_methods = fw_methods,
+    .tp_new = fw_new,
+};
+
+PyObject *pw_response_file_wrapper(void)
+{
+    return (PyObject *)&filewrapper_type;
+}
+
+int pw_response_interp_init(void)
+{
+    if (PyType_Ready(&resp_type) < 0) {
+        return -1;
+    }
+    return PyType_Ready(&filewrapper_type);
+}

@@ -1,0 +1,36 @@
+/*
+ * pw_response.h: start_response, write() and the response body — from what
+ * the application returns to buckets in Apache's output filters.
+ */
+#ifndef PW_RESPONSE_H
+#define PW_RESPONSE_H
+
+#include "pw_common.h"
+
+/* GIL held, once per child: ready the types. -1 with a Python error. */
+int pw_response_interp_init(void);
+
+/* GIL held.  wsgi.file_wrapper (borrowed). */
+PyObject *pw_response_file_wrapper(void);
+
+/* GIL held.  The start_response callable for r (new reference); target
+ * names the app in log lines. */
+PyObject *pw_response_new(request_rec *r, const char *target);
+
+/*
+ * GIL held.  Send what the app returned, then call its close() (exactly
+ * once, whatever happened).  Returns OK, or HTTP_INTERNAL_SERVER_ERROR when
+ * the app failed before anything reached the client (the cause is logged).
+ * Failures after that abort the connection so the client sees a truncated
+ * response, and return OK.
+ */
+int pw_response_send(PyObject *start_response, PyObject *result);
+
+/* GIL held.  The app raised from its call (already logged): the status the
+ * handler returns, as pw_response_send() would. */
+int pw_response_failed(PyObject *start_response);
+
+/* GIL held.  The request is over: later start_response()/write() raise. */
+void pw_response_finish(PyObject *start_response);
+
+#endif /* PW_RESPONSE_H */
