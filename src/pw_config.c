@@ -24,12 +24,16 @@ APLOG_USE_MODULE(pywsgi);
 /* Defaults, in one place; README's directive table repeats them. */
 #define PW_DEFAULT_PASS_AUTHORIZATION 0
 #define PW_DEFAULT_SHUTDOWN_TIMEOUT   apr_time_from_sec(5)
+#define PW_DEFAULT_METRICS            1
+#define PW_DEFAULT_SLOW_REQUEST       0   /* off */
 
 typedef struct {
     apr_array_header_t *routes;      /* pw_route_t, longest url first */
     apr_array_header_t *python_path; /* const char *; main server only */
     const char *venv;                /* main server only */
     apr_interval_time_t shutdown_timeout; /* PW_UNSET: default */
+    int metrics;                     /* PW_UNSET, 0, 1; main server only */
+    apr_interval_time_t slow_request;     /* PW_UNSET: default */
 } pw_server_conf_t;
 
 typedef struct {
@@ -45,6 +49,9 @@ static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
                                         const char *arg);
 static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
                                           int flag);
+static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
 static void routes_sort(apr_array_header_t *routes);
 
 const command_rec pw_config_cmds[] = {
@@ -62,6 +69,12 @@ const command_rec pw_config_cmds[] = {
         RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
         "On|Off: pass the Authorization header to the app as "
         "HTTP_AUTHORIZATION (default Off)"),
+    AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
+        "On|Off: keep request metrics in shared memory for the "
+        "pywsgi-status handler (default On)"),
+    AP_INIT_TAKE1("PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
+        "SECONDS: log a warning for requests that take longer (decimals "
+        "allowed; default 0, off)"),
     { NULL }
 };
 
@@ -72,6 +85,8 @@ void *pw_config_server_create(apr_pool_t *p, server_rec *s)
     conf->routes = apr_array_make(p, 2, sizeof(pw_route_t));
     conf->python_path = apr_array_make(p, 2, sizeof(const char *));
     conf->shutdown_timeout = PW_UNSET;
+    conf->metrics = PW_UNSET;
+    conf->slow_request = PW_UNSET;
     return conf;
 }
 
@@ -88,6 +103,8 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
     conf->python_path = base->python_path;
     conf->venv = base->venv;
     conf->shutdown_timeout = base->shutdown_timeout;
+    conf->metrics = base->metrics;
+    conf->slow_request = PW_MERGE(base, add, slow_request);
     return conf;
 }
 
@@ -257,6 +274,37 @@ static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err, " (the metrics are kept for the "
+                           "whole server)", NULL);
+    }
+    conf->metrics = flag;
+    return NULL;
+}
+
+static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    char *end;
+    double secs = strtod(arg, &end);
+
+    if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 86400) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds "
+                            "from 0 (off) to 86400, e.g. 0.5",
+                            cmd->cmd->name, arg);
+    }
+    conf->slow_request = (apr_interval_time_t)(secs * APR_USEC_PER_SEC);
+    return NULL;
+}
+
 pw_route_t *pw_config_route(server_rec *s, const char *uri)
 {
     pw_server_conf_t *conf =
@@ -295,6 +343,21 @@ apr_interval_time_t pw_config_shutdown_timeout(server_rec *s)
         ap_get_module_config(s->module_config, &pywsgi_module);
     return conf->shutdown_timeout == PW_UNSET ? PW_DEFAULT_SHUTDOWN_TIMEOUT
                                               : conf->shutdown_timeout;
+}
+
+int pw_config_metrics(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->metrics == PW_UNSET ? PW_DEFAULT_METRICS : conf->metrics;
+}
+
+apr_interval_time_t pw_config_slow_request(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
+                                          : conf->slow_request;
 }
 
 int pw_config_pass_authorization(request_rec *r)

@@ -30,6 +30,10 @@ pw_route_t *pw_config_route(server_rec *s, const char *uri);
 const apr_array_header_t *pw_config_python_path(server_rec *s);
 const char *pw_config_venv(server_rec *s);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
+int pw_config_metrics(server_rec *s);
+
+/* Per server (virtual host). 0: off. */
+apr_interval_time_t pw_config_slow_request(server_rec *s);
 
 /* Per directory. */
 int pw_config_pass_authorization(request_rec *r);

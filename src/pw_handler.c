@@ -15,6 +15,7 @@
 #include "pw_input.h"
 #include "pw_interp.h"
 #include "pw_log.h"
+#include "pw_metrics.h"
 #include "pw_response.h"
 
 APLOG_USE_MODULE(pywsgi);
@@ -22,7 +23,8 @@ APLOG_USE_MODULE(pywsgi);
 static int pw_translate_name(request_rec *r);
 static int pw_map_to_storage(request_rec *r);
 static int pw_handler(request_rec *r);
-static int run_app(request_rec *r, pw_route_t *route);
+static int run_app(request_rec *r, pw_route_t *route,
+                   pw_metrics_sample_t *m);
 
 void pw_handler_register_hooks(apr_pool_t *p)
 {
@@ -34,6 +36,7 @@ void pw_handler_register_hooks(apr_pool_t *p)
                            APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(pw_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(pw_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    pw_metrics_register_hooks(p);
 }
 
 static int pw_translate_name(request_rec *r)
@@ -78,6 +81,8 @@ static int pw_handler(request_rec *r)
 {
     pw_route_t *route;
     PyThreadState *tstate;
+    pw_metrics_sample_t m = { 0 };
+    apr_time_t start;
     int rc;
 
     if (r->handler == NULL || strcmp(r->handler, PW_HANDLER) != 0) {
@@ -98,22 +103,33 @@ static int pw_handler(request_rec *r)
     if (rc != OK) {
         return rc;
     }
-    tstate = pw_interp_acquire();
+    start = apr_time_now();
+    m.app = route->app->target;
+    pw_metrics_request_begin(r);
+    tstate = pw_interp_acquire(&m.gil_wait);
     if (tstate == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0104: %s: Python is "
                       "not available in this child (see PW0101 at its "
                       "start)", r->uri);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        rc = HTTP_INTERNAL_SERVER_ERROR;
+        m.app_failed = 1;
     }
-    pw_log_set_request(r);
-    rc = run_app(r, route);
-    pw_log_set_request(NULL);
-    pw_interp_release(tstate);
+    else {
+        pw_log_set_request(r);
+        rc = run_app(r, route, &m);
+        pw_metrics_python_sample();
+        pw_log_set_request(NULL);
+        pw_interp_release(tstate);
+    }
+    m.duration = apr_time_now() - start;
+    m.status = rc == OK ? r->status : rc;
+    pw_metrics_request_end(r, &m);
     return rc;
 }
 
-/* GIL held.  Returns what the handler returns. */
-static int run_app(request_rec *r, pw_route_t *route)
+/* GIL held.  Returns what the handler returns; fills in m. */
+static int run_app(request_rec *r, pw_route_t *route,
+                   pw_metrics_sample_t *m)
 {
     const char *target = route->app->target;
     PyObject *app, *input = NULL, *start = NULL, *environ = NULL;
@@ -122,6 +138,7 @@ static int run_app(request_rec *r, pw_route_t *route)
 
     app = pw_app_callable(route->app, r);     /* borrowed */
     if (app == NULL) {
+        m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR;    /* logged (PW0201) */
     }
     input = pw_input_new(r);
@@ -131,6 +148,7 @@ static int run_app(request_rec *r, pw_route_t *route)
         pw_log_exception(r, r->server, "PW0300: %s: could not build the "
                          "environ for application '%s':", r->uri, target);
         rc = HTTP_INTERNAL_SERVER_ERROR;
+        m->app_failed = 1;
         goto done;
     }
 
@@ -147,12 +165,13 @@ static int run_app(request_rec *r, pw_route_t *route)
 done:
     /* A body Apache refused to deliver (too large, malformed, cut off) is
      * the client's error, whatever the app made of it. */
-    body_status = input ? pw_input_finish(input) : 0;
+    body_status = input ? pw_input_finish(input, &m->bytes_in) : 0;
+    if (start && pw_response_finish(start, &m->bytes_out)) {
+        m->app_failed = 1;
+    }
     if (rc == HTTP_INTERNAL_SERVER_ERROR && body_status) {
         rc = body_status;
-    }
-    if (start) {
-        pw_response_finish(start);
+        m->app_failed = 0;
     }
     Py_XDECREF(result);
     Py_XDECREF(environ);

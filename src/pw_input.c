@@ -23,6 +23,7 @@ typedef struct {
     int eof;
     int busy;                  /* a read is in progress (GIL released) */
     int error_status;          /* HTTP status of a failed read */
+    apr_off_t bytes;           /* body bytes read so far */
 } pw_input_t;
 
 static PyTypeObject input_type;
@@ -102,6 +103,7 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst,
     if (eos) {
         self->eof = 1;
     }
+    self->bytes += (apr_off_t)got;
     return (Py_ssize_t)got;
 }
 
@@ -352,13 +354,15 @@ PyObject *pw_input_new(request_rec *r)
     self->eof = !r->read_chunked && r->remaining <= 0;
     self->busy = 0;
     self->error_status = 0;
+    self->bytes = 0;
     return (PyObject *)self;
 }
 
-int pw_input_finish(PyObject *input)
+int pw_input_finish(PyObject *input, apr_off_t *bytes_read)
 {
     pw_input_t *self = (pw_input_t *)input;
 
+    *bytes_read = self->bytes;
     self->r = NULL;
     self->eof = 1;
     return self->error_status;

@@ -15,8 +15,9 @@ PyObject *pw_input_new(request_rec *r);
 /*
  * GIL held.  The request is over: later reads raise.  Returns the HTTP
  * status a failed body read maps to (413 past LimitRequestBody, 400 for a
- * malformed or cut-off body), or 0 when reading went well.
+ * malformed or cut-off body), or 0 when reading went well.  *bytes_read is
+ * how much of the body the app read.
  */
-int pw_input_finish(PyObject *input);
+int pw_input_finish(PyObject *input, apr_off_t *bytes_read);
 
 #endif /* PW_INPUT_H */

@@ -45,8 +45,10 @@ static server_rec *main_server;
 static __thread PyThreadState *thread_state;
 static __thread int thread_busy;
 
-PyThreadState *pw_interp_acquire(void)
+PyThreadState *pw_interp_acquire(apr_interval_time_t *waited)
 {
+    apr_time_t before;
+
     if (!python_ready) {
         return NULL;
     }
@@ -57,7 +59,9 @@ PyThreadState *pw_interp_acquire(void)
             return NULL;
         }
     }
+    before = apr_time_now();
     PyEval_RestoreThread(thread_state);
+    *waited = apr_time_now() - before;
     thread_busy = 1;
     return thread_state;
 }

@@ -14,10 +14,11 @@ void pw_interp_child_init(apr_pool_t *pchild, server_rec *s);
 
 /*
  * Take the GIL for this thread, creating its thread state on first use and
- * keeping it for the thread's life.  Returns NULL (GIL not taken) when
+ * keeping it for the thread's life; *waited is how long the GIL took.
+ * Returns NULL (GIL not taken) when
  * Python could not be started in this child.
  */
-PyThreadState *pw_interp_acquire(void);
+PyThreadState *pw_interp_acquire(apr_interval_time_t *waited);
 
 /* Give the GIL back; tstate is what pw_interp_acquire() returned. */
 void pw_interp_release(PyThreadState *tstate);

@@ -484,7 +484,10 @@ static int fail_status(pw_resp_t *self)
 
 int pw_response_failed(PyObject *start_response)
 {
-    return fail_status((pw_resp_t *)start_response);
+    pw_resp_t *self = (pw_resp_t *)start_response;
+
+    self->failed = 1;
+    return fail_status(self);
 }
 
 int pw_response_send(PyObject *start_response, PyObject *result)
@@ -573,12 +576,14 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     return OK;      /* a client that went away is not a server error */
 }
 
-void pw_response_finish(PyObject *start_response)
+int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent)
 {
     pw_resp_t *self = (pw_resp_t *)start_response;
 
+    *bytes_sent = self->sent;
     self->r = NULL;
     Py_CLEAR(self->write);
+    return self->failed;
 }
 
 static void resp_dealloc(pw_resp_t *self)

@@ -30,7 +30,11 @@ int pw_response_send(PyObject *start_response, PyObject *result);
  * handler returns, as pw_response_send() would. */
 int pw_response_failed(PyObject *start_response);
 
-/* GIL held.  The request is over: later start_response()/write() raise. */
-void pw_response_finish(PyObject *start_response);
+/*
+ * GIL held.  The request is over: later start_response()/write() raise.
+ * *bytes_sent is the body bytes taken from the app; returns 1 when the app
+ * misbehaved (raised, wrong types, short body), else 0.
+ */
+int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent);
 
 #endif /* PW_RESPONSE_H */
