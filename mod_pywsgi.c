@@ -8,6 +8,7 @@
 #include "pw_app.h"
 #include "pw_config.h"
 #include "pw_handler.h"
+#include "pw_guard.h"
 #include "pw_interp.h"
 #include "ap_mpm.h"
 
@@ -19,10 +20,42 @@ static void pw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     pw_app_child_init(pchild);
     pw_interp_child_init(pchild, s);
+    pw_guard_child_init(pchild, s);
+}
+
+static int pw_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
+                         apr_pool_t *ptemp)
+{
+    pw_interp_pre_config();
+    return OK;
+}
+
+/* Two embedded Pythons in one process share one libpython's global state
+ * (or load two): either way a crash waiting to happen.  Refuse to start,
+ * at configtest already. */
+static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
+                           apr_pool_t *ptemp, server_rec *s)
+{
+    static const char *const rivals[] = { "mod_wsgi.c", "mod_python.c",
+                                          NULL };
+    const char *const *m;
+
+    for (m = rivals; *m; m++) {
+        if (ap_find_linked_module(*m)) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                         "PW0002: %s is loaded too: two embedded Pythons "
+                         "cannot share one Apache process. Remove its "
+                         "LoadModule (a2dismod) or mod_pywsgi's", *m);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    return OK;
 }
 
 static void pw_register_hooks(apr_pool_t *p)
 {
+    ap_hook_pre_config(pw_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
 }

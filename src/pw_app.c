@@ -13,13 +13,18 @@
 #include "apr_lib.h"
 #include "apr_thread_mutex.h"
 #include "util_md5.h"
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
 
 static int is_dotted_name(const char *s, apr_size_t len);
 static PyObject *load_script(pw_app_t *app);
-static PyObject *load_module(pw_app_t *app);
+static PyObject *load_module(pw_app_t *app, int reload);
 static PyObject *resolve_callable(pw_app_t *app, PyObject *module);
+static int add_path(const char *dir, apr_size_t len);
+static apr_time_t file_mtime(const char *path);
 
 /* First loads are rare; one lock for all apps of the child is enough. */
 static apr_thread_mutex_t *load_lock;
@@ -53,7 +58,8 @@ static int is_dotted_name(const char *s, apr_size_t len)
 }
 
 pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
-                         const char *callable, const char **err)
+                         const char *callable, const char *python_path,
+                         const char **err)
 {
     apr_hash_t *registry = NULL;
     pw_app_t app = { 0 }, *found;
@@ -124,8 +130,10 @@ pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
         apr_pool_userdata_set(registry, PW_APP_REGISTRY,
                               apr_pool_cleanup_null, pconf);
     }
-    key = apr_psprintf(pconf, "%d|%s|%s|%d", app.kind, app.path,
-                       app.callable, app.call_factory);
+    app.python_path = python_path ? apr_pstrdup(pconf, python_path) : NULL;
+    key = apr_psprintf(pconf, "%d|%s|%s|%d|%s", app.kind, app.path,
+                       app.callable, app.call_factory,
+                       python_path ? python_path : "");
     found = apr_hash_get(registry, key, APR_HASH_KEY_STRING);
     if (found) {
         return found;
@@ -145,46 +153,116 @@ void pw_app_child_init(apr_pool_t *pchild)
     apr_thread_mutex_create(&load_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
 }
 
-PyObject *pw_app_callable(pw_app_t *app, request_rec *r)
+/* GIL held.  Whether the app's file changed since it was loaded. */
+static int changed(pw_app_t *app, int interp)
 {
-    PyObject *module, *obj;
+    const char *file = app->file[interp];
 
-    if (app->obj) {
-        return app->obj;    /* the hot path: loaded once per child */
+    return file && file_mtime(file) != app->mtime[interp];
+}
+
+/* GIL held, load lock held.  Load (or reload) the app into interp. */
+static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
+{
+    PyObject *module, *obj, *file;
+    const char *p, *colon;
+    int again = app->obj[interp] != NULL;
+
+    for (p = app->python_path; p && *p; p = colon ? colon + 1 : "") {
+        colon = strchr(p, ':');
+        if (add_path(p, colon ? (apr_size_t)(colon - p) : strlen(p)) < 0) {
+            PyErr_Clear();
+        }
+    }
+    module = app->kind == PW_TARGET_SCRIPT ? load_script(app)
+                                           : load_module(app, again);
+    obj = module ? resolve_callable(app, module) : NULL;
+    if (obj == NULL) {
+        const char *name = pw_interp_name(interp);
+        pw_log_exception(r, s, "PW0201: %s: application '%s' failed to "
+                         "load in interpreter '%s':", r ? r->uri : "(preload)",
+                         app->target, name);
+        if (interp != 0) {
+            /* The usual reason an app loads in main but not here. */
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, r ? r->server : s,
+                         "PW0202: '%s' runs in sub-interpreter '%s'; C "
+                         "extensions that do not support sub-interpreters "
+                         "(numpy, psycopg2, pydantic-core, ...) fail there: "
+                         "use PyWSGIInterpreter main (or interpreter=main)",
+                         app->target, name);
+        }
+        Py_XDECREF(module);
+        return;
+    }
+    /* Remember the file and its time, for PyWSGIReload. */
+    file = PyObject_GetAttrString(module, "__file__");
+    if (file && PyUnicode_Check(file)) {
+        const char *f = PyUnicode_AsUTF8(file);
+        if (f && (app->file[interp] == NULL
+                  || strcmp(f, app->file[interp]) != 0)) {
+            free((void *)app->file[interp]);
+            app->file[interp] = strdup(f);
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(file);
+    Py_DECREF(module);
+    app->mtime[interp] = app->file[interp] ? file_mtime(app->file[interp])
+                                           : 0;
+    if (again) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, r ? r->server : s,
+                     "PW0203: application '%s' reloaded in pid %"
+                     APR_PID_T_FMT " (its file changed)", app->target,
+                     getpid());
+    }
+    Py_XSETREF(app->obj[interp], obj);   /* owned for the child's life */
+}
+
+PyObject *pw_app_callable(pw_app_t *app, int interp, int reload,
+                          request_rec *r, server_rec *s)
+{
+    PyObject *obj = app->obj[interp];
+
+    if (obj && !(reload && changed(app, interp))) {
+        /* The hot path: loaded once per child.  A new reference, because a
+         * reload in another thread may replace it while this one runs. */
+        return Py_NewRef(obj);
     }
 
     Py_BEGIN_ALLOW_THREADS
     apr_thread_mutex_lock(load_lock);
     Py_END_ALLOW_THREADS
 
-    if (app->obj == NULL) {
-        module = app->kind == PW_TARGET_SCRIPT ? load_script(app)
-                                               : load_module(app);
-        obj = module ? resolve_callable(app, module) : NULL;
-        Py_XDECREF(module);
-        if (obj == NULL) {
-            pw_log_exception(r, r->server, "PW0201: %s: application '%s' "
-                             "failed to load:", r->uri, app->target);
-        }
-        app->obj = obj;   /* owned for the child's life */
+    if (app->obj[interp] == NULL || (reload && changed(app, interp))) {
+        load(app, interp, r, s);
     }
+    obj = app->obj[interp];
+    Py_XINCREF(obj);
     apr_thread_mutex_unlock(load_lock);
-    return app->obj;
+    return obj;
 }
 
-/* Put the script's directory in front of sys.path (once), so it can import
- * its neighbours as `python app.py` would. */
-static int add_script_dir(const char *path)
+static apr_time_t file_mtime(const char *path)
+{
+    struct stat st;
+
+    if (stat(path, &st) < 0) {
+        return -1;
+    }
+    return apr_time_from_sec(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec / 1000;
+}
+
+/* Put dir in front of sys.path unless it is there already. */
+static int add_path(const char *path, apr_size_t len)
 {
     PyObject *sys_path = PySys_GetObject("path");   /* borrowed */
-    const char *slash = strrchr(path, '/');
     PyObject *dir;
     int rc = 0, present;
 
-    if (sys_path == NULL || !PyList_Check(sys_path) || slash == NULL) {
+    if (sys_path == NULL || !PyList_Check(sys_path) || len == 0) {
         return 0;
     }
-    dir = PyUnicode_DecodeFSDefaultAndSize(path, slash - path);
+    dir = PyUnicode_DecodeFSDefaultAndSize(path, (Py_ssize_t)len);
     if (dir == NULL) {
         return -1;
     }
@@ -197,6 +275,15 @@ static int add_script_dir(const char *path)
     }
     Py_DECREF(dir);
     return rc;
+}
+
+/* The script's own directory goes in front of sys.path, so it can import
+ * its neighbours as `python app.py` would. */
+static int add_script_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+
+    return slash ? add_path(path, (apr_size_t)(slash - path)) : 0;
 }
 
 /*
@@ -265,9 +352,14 @@ done:
     return module;
 }
 
-static PyObject *load_module(pw_app_t *app)
+static PyObject *load_module(pw_app_t *app, int reload)
 {
-    return PyImport_ImportModule(app->path);
+    PyObject *module = PyImport_ImportModule(app->path);
+
+    if (module && reload) {
+        Py_SETREF(module, PyImport_ReloadModule(module));
+    }
+    return module;
 }
 
 /* module.a.b, then a call for "factory()"; checks the result is callable. */

@@ -12,6 +12,7 @@
  * wide (one Python per child) and so allowed in the main server config only.
  */
 #include "pw_config.h"
+#include "pw_interp.h"
 #include "apr_file_info.h"
 #include "apr_lib.h"
 
@@ -25,6 +26,8 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_DEFAULT_PASS_AUTHORIZATION 0
 #define PW_DEFAULT_SHUTDOWN_TIMEOUT   apr_time_from_sec(5)
 #define PW_DEFAULT_METRICS            1
+#define PW_DEFAULT_RELOAD             0
+#define PW_DEFAULT_INTERP             0   /* main */
 #define PW_DEFAULT_SLOW_REQUEST       0   /* off */
 
 typedef struct {
@@ -34,10 +37,16 @@ typedef struct {
     apr_interval_time_t shutdown_timeout; /* PW_UNSET: default */
     int metrics;                     /* PW_UNSET, 0, 1; main server only */
     apr_interval_time_t slow_request;     /* PW_UNSET: default */
+    apr_interval_time_t request_timeout;  /* PW_UNSET: off */
+    apr_array_header_t *preloads;    /* pw_preload_t; main server only */
+    int max_requests;                /* 0: off; main server only */
+    apr_off_t max_memory;            /* 0: off; main server only */
 } pw_server_conf_t;
 
 typedef struct {
     int pass_authorization;          /* PW_UNSET, 0, 1 */
+    int reload;                      /* PW_UNSET, 0, 1 */
+    int interp;                      /* PW_UNSET or an interpreter index */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -50,14 +59,45 @@ static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
 static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
                                           int flag);
 static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
+                               char *const argv[]);
+static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
+                                       const char *arg);
+static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
+static const char *cmd_max_memory(cmd_parms *cmd, void *dconf,
+                                  const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static void routes_sort(apr_array_header_t *routes);
 
 const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV("PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
-        "URL-PATH TARGET [callable=NAME]: serve the WSGI application TARGET "
-        "(a script file or package.module:callable) at URL-PATH"),
+        "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
+        "[python-path=DIR:DIR]: serve the WSGI application TARGET (a script "
+        "file or package.module:callable) at URL-PATH"),
+    AP_INIT_TAKE1("PyWSGIInterpreter", cmd_interpreter, NULL,
+        RSRC_CONF | ACCESS_CONF,
+        "main|NAME: the Python interpreter apps run in (default main; a "
+        "NAME is a sub-interpreter of its own)"),
+    AP_INIT_TAKE_ARGV("PyWSGIPreload", cmd_preload, NULL, RSRC_CONF,
+        "TARGET [callable=NAME] [interpreter=NAME]: load the app when a "
+        "child starts, not on its first request"),
+    AP_INIT_FLAG("PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF,
+        "On|Off: reload an app whose file changed before the next request "
+        "(default Off)"),
+    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL,
+        RSRC_CONF, "SECONDS: interrupt a request that runs longer and "
+        "answer 504 (default 0, off)"),
+    AP_INIT_TAKE1("PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF,
+        "N: recycle a child (graceful exit) after N requests (default 0, "
+        "off)"),
+    AP_INIT_TAKE1("PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF,
+        "MB: recycle a child (graceful exit) once its resident memory "
+        "passes MB megabytes (default 0, off)"),
     AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL, RSRC_CONF,
         "DIR...: directories put in front of sys.path"),
     AP_INIT_TAKE1("PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
@@ -87,6 +127,8 @@ void *pw_config_server_create(apr_pool_t *p, server_rec *s)
     conf->shutdown_timeout = PW_UNSET;
     conf->metrics = PW_UNSET;
     conf->slow_request = PW_UNSET;
+    conf->request_timeout = PW_UNSET;
+    conf->preloads = apr_array_make(p, 1, sizeof(pw_preload_t));
     return conf;
 }
 
@@ -105,6 +147,10 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
     conf->shutdown_timeout = base->shutdown_timeout;
     conf->metrics = base->metrics;
     conf->slow_request = PW_MERGE(base, add, slow_request);
+    conf->request_timeout = PW_MERGE(base, add, request_timeout);
+    conf->preloads = base->preloads;
+    conf->max_requests = base->max_requests;
+    conf->max_memory = base->max_memory;
     return conf;
 }
 
@@ -113,6 +159,8 @@ void *pw_config_dir_create(apr_pool_t *p, char *dir)
     pw_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->pass_authorization = PW_UNSET;
+    conf->reload = PW_UNSET;
+    conf->interp = PW_UNSET;
     return conf;
 }
 
@@ -122,6 +170,8 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     pw_dir_conf_t *conf = apr_pcalloc(p, sizeof(*conf));
 
     conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
+    conf->reload = PW_MERGE(base, add, reload);
+    conf->interp = PW_MERGE(base, add, interp);
     return conf;
 }
 
@@ -146,12 +196,12 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     const char *name = cmd->cmd->name;
-    const char *callable = NULL, *err = NULL;
+    const char *callable = NULL, *err = NULL, *python_path = NULL;
     char *url;
     apr_size_t len;
     pw_route_t *route;
     pw_app_t *app;
-    int i;
+    int i, interp = -1;
 
     if (argc < 2) {
         return apr_psprintf(cmd->pool, "%s needs URL-PATH and TARGET, e.g. "
@@ -166,13 +216,23 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
         if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9]) {
             callable = argv[i] + 9;
         }
+        else if (strncmp(argv[i], "interpreter=", 12) == 0) {
+            interp = pw_interp_declare(argv[i] + 12, &err);
+            if (interp < 0) {
+                return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+        }
+        else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
+            python_path = argv[i] + 12;
+        }
         else {
             return apr_psprintf(cmd->pool, "%s: unknown option '%s' (known: "
-                                "callable=NAME)", name, argv[i]);
+                                "callable=NAME, interpreter=NAME, "
+                                "python-path=DIR:DIR)", name, argv[i]);
         }
     }
 
-    app = pw_app_declare(cmd->pool, argv[1], callable, &err);
+    app = pw_app_declare(cmd->pool, argv[1], callable, python_path, &err);
     if (app == NULL) {
         return apr_psprintf(cmd->pool, "%s: %s", name, err);
     }
@@ -196,7 +256,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->url = url;
     route->url_len = len;
     route->app = app;
-    route->script_name = NULL;
+    route->interp = interp;
     routes_sort(conf->routes);
     return NULL;
 }
@@ -305,6 +365,131 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    const char *err = NULL;
+    int interp = pw_interp_declare(arg, &err);
+
+    if (interp < 0) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
+    ((pw_dir_conf_t *)dconf)->interp = interp;
+    return NULL;
+}
+
+static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
+                               char *const argv[])
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *callable = NULL;
+    pw_preload_t *pre;
+    pw_app_t *app;
+    int i, interp = 0;
+
+    if (err) {
+        return err;
+    }
+    if (argc < 1) {
+        return apr_psprintf(cmd->pool, "%s needs a TARGET, as written in its "
+                            "PyWSGIScriptAlias", cmd->cmd->name);
+    }
+    for (i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9]) {
+            callable = argv[i] + 9;
+        }
+        else if (strncmp(argv[i], "interpreter=", 12) == 0) {
+            interp = pw_interp_declare(argv[i] + 12, &err);
+            if (interp < 0) {
+                return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+            }
+        }
+        else {
+            return apr_psprintf(cmd->pool, "%s: unknown option '%s' (known: "
+                                "callable=NAME, interpreter=NAME)",
+                                cmd->cmd->name, argv[i]);
+        }
+    }
+    app = pw_app_declare(cmd->pool, argv[0], callable, NULL, &err);
+    if (app == NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+    }
+    pre = apr_array_push(conf->preloads);
+    pre->app = app;
+    pre->interp = interp;
+    return NULL;
+}
+
+static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag)
+{
+    ((pw_dir_conf_t *)dconf)->reload = flag;
+    return NULL;
+}
+
+/* A whole number from 1 to max, or the directive's own error. */
+static const char *parse_count(cmd_parms *cmd, const char *arg, long max,
+                               const char *what, long *out)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || v < 0 || v > max) {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not %s from 0 (off) to "
+                            "%ld", cmd->cmd->name, arg, what, max);
+    }
+    *out = v;
+    return NULL;
+}
+
+static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    long v;
+    const char *err = parse_count(cmd, arg, 86400, "a number of seconds", &v);
+
+    if (err) {
+        return err;
+    }
+    conf->request_timeout = apr_time_from_sec(v);
+    return NULL;
+}
+
+static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_count(cmd, arg, 1000000000L, "a number of "
+                                  "requests", &v))) {
+        return err;
+    }
+    conf->max_requests = (int)v;
+    return NULL;
+}
+
+static const char *cmd_max_memory(cmd_parms *cmd, void *dconf,
+                                  const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    long v;
+
+    if (err || (err = parse_count(cmd, arg, 1048576L, "a number of "
+                                  "megabytes", &v))) {
+        return err;
+    }
+    conf->max_memory = (apr_off_t)v * 1024 * 1024;
+    return NULL;
+}
+
 pw_route_t *pw_config_route(server_rec *s, const char *uri)
 {
     pw_server_conf_t *conf =
@@ -358,6 +543,52 @@ apr_interval_time_t pw_config_slow_request(server_rec *s)
         ap_get_module_config(s->module_config, &pywsgi_module);
     return conf->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
                                           : conf->slow_request;
+}
+
+const apr_array_header_t *pw_config_preloads(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->preloads;
+}
+
+int pw_config_max_requests(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->max_requests;
+}
+
+apr_off_t pw_config_max_memory(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->max_memory;
+}
+
+apr_interval_time_t pw_config_request_timeout(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->request_timeout == PW_UNSET ? 0 : conf->request_timeout;
+}
+
+int pw_config_reload(request_rec *r)
+{
+    pw_dir_conf_t *conf =
+        ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return conf->reload == PW_UNSET ? PW_DEFAULT_RELOAD : conf->reload;
+}
+
+int pw_config_interp(request_rec *r, const pw_route_t *route)
+{
+    pw_dir_conf_t *conf;
+
+    if (route->interp >= 0) {
+        return route->interp;
+    }
+    conf = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return conf->interp == PW_UNSET ? PW_DEFAULT_INTERP : conf->interp;
 }
 
 int pw_config_pass_authorization(request_rec *r)

@@ -13,8 +13,14 @@ typedef struct {
     const char *url;          /* no trailing '/', "" for the root */
     apr_size_t url_len;
     pw_app_t *app;
-    PyObject *script_name;    /* url as a str; this child's, GIL held */
+    int interp;               /* interpreter=NAME, or -1: PyWSGIInterpreter */
 } pw_route_t;
+
+/* One PyWSGIPreload line. */
+typedef struct {
+    pw_app_t *app;
+    int interp;
+} pw_preload_t;
 
 extern const command_rec pw_config_cmds[];
 
@@ -35,7 +41,19 @@ int pw_config_metrics(server_rec *s);
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_slow_request(server_rec *s);
 
+const apr_array_header_t *pw_config_preloads(server_rec *s);
+int pw_config_max_requests(server_rec *s);          /* 0: off */
+apr_off_t pw_config_max_memory(server_rec *s);      /* bytes, 0: off */
+
+/* Per server (virtual host). 0: off. */
+apr_interval_time_t pw_config_request_timeout(server_rec *s);
+
 /* Per directory. */
 int pw_config_pass_authorization(request_rec *r);
+int pw_config_reload(request_rec *r);
+
+/* The interpreter a request runs in: the alias's interpreter=, else
+ * PyWSGIInterpreter, else main (0). */
+int pw_config_interp(request_rec *r, const pw_route_t *route);
 
 #endif /* PW_CONFIG_H */

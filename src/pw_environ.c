@@ -18,55 +18,61 @@
 #include "pw_http.h"
 #include "pw_log.h"
 #include "pw_response.h"
+#include "pw_interp.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 
 APLOG_USE_MODULE(pywsgi);
 
-/* Interned keys: dict lookups on them compare by identity. */
-static PyObject *k_request_method, *k_script_name, *k_path_info,
-    *k_query_string, *k_content_type, *k_content_length, *k_server_name,
-    *k_server_port, *k_server_protocol, *k_request_uri, *k_remote_addr,
-    *k_remote_port, *k_https, *k_url_scheme, *k_input;
-/* Values seen on almost every request. */
-static PyObject *v_get, *v_post, *v_http11, *v_http10, *v_http, *v_https,
-    *v_empty, *v_on;
-static PyObject *template;
+/* Per interpreter (each has its own objects): interned keys — dict
+ * lookups on them compare by identity —, values seen on almost every
+ * request, and the template of constant entries. */
+typedef struct {
+    PyObject *request_method, *script_name, *path_info, *query_string,
+        *content_type, *content_length, *server_name, *server_port,
+        *server_protocol, *request_uri, *remote_addr, *remote_port, *https,
+        *url_scheme, *input;
+    PyObject *get, *post, *http11, *http10, *http, *https_v, *empty, *on;
+    PyObject *template;
+} environ_state_t;
+
+static environ_state_t states[PW_MAX_INTERPS];
 
 static PyObject *intern(const char *s)
 {
     return PyUnicode_InternFromString(s);
 }
 
-int pw_environ_interp_init(server_rec *s)
+int pw_environ_interp_init(server_rec *s, int interp)
 {
+    environ_state_t *st = &states[interp];
     int threaded = 0, daemons = 1;
-    PyObject *version;
+    PyObject *version, *template;
     int rc;
 
-    k_request_method = intern("REQUEST_METHOD");
-    k_script_name = intern("SCRIPT_NAME");
-    k_path_info = intern("PATH_INFO");
-    k_query_string = intern("QUERY_STRING");
-    k_content_type = intern("CONTENT_TYPE");
-    k_content_length = intern("CONTENT_LENGTH");
-    k_server_name = intern("SERVER_NAME");
-    k_server_port = intern("SERVER_PORT");
-    k_server_protocol = intern("SERVER_PROTOCOL");
-    k_request_uri = intern("REQUEST_URI");
-    k_remote_addr = intern("REMOTE_ADDR");
-    k_remote_port = intern("REMOTE_PORT");
-    k_https = intern("HTTPS");
-    k_url_scheme = intern("wsgi.url_scheme");
-    k_input = intern("wsgi.input");
-    v_get = intern("GET");
-    v_post = intern("POST");
-    v_http11 = intern("HTTP/1.1");
-    v_http10 = intern("HTTP/1.0");
-    v_http = intern("http");
-    v_https = intern("https");
-    v_empty = intern("");
-    v_on = intern("on");
+    st->request_method = intern("REQUEST_METHOD");
+    st->script_name = intern("SCRIPT_NAME");
+    st->path_info = intern("PATH_INFO");
+    st->query_string = intern("QUERY_STRING");
+    st->content_type = intern("CONTENT_TYPE");
+    st->content_length = intern("CONTENT_LENGTH");
+    st->server_name = intern("SERVER_NAME");
+    st->server_port = intern("SERVER_PORT");
+    st->server_protocol = intern("SERVER_PROTOCOL");
+    st->request_uri = intern("REQUEST_URI");
+    st->remote_addr = intern("REMOTE_ADDR");
+    st->remote_port = intern("REMOTE_PORT");
+    st->https = intern("HTTPS");
+    st->url_scheme = intern("wsgi.url_scheme");
+    st->input = intern("wsgi.input");
+    st->get = intern("GET");
+    st->post = intern("POST");
+    st->http11 = intern("HTTP/1.1");
+    st->http10 = intern("HTTP/1.0");
+    st->http = intern("http");
+    st->https_v = intern("https");
+    st->empty = intern("");
+    st->on = intern("on");
     if (PyErr_Occurred()) {
         return -1;
     }
@@ -76,7 +82,7 @@ int pw_environ_interp_init(server_rec *s)
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
     ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons);
 
-    template = PyDict_New();
+    template = st->template = PyDict_New();
     version = Py_BuildValue("(ii)", 1, 0);
     if (template == NULL || version == NULL) {
         Py_XDECREF(version);
@@ -94,10 +100,10 @@ int pw_environ_interp_init(server_rec *s)
         || PyDict_SetItemString(template, "wsgi.input_terminated",
                                 Py_True) < 0
         || PyDict_SetItemString(template, "wsgi.errors",
-                                pw_log_errors()) < 0
+                                pw_log_errors(interp)) < 0
         || PyDict_SetItemString(template, "wsgi.file_wrapper",
                                 pw_response_file_wrapper()) < 0
-        || PyDict_SetItem(template, k_query_string, v_empty) < 0) {
+        || PyDict_SetItem(template, st->query_string, st->empty) < 0) {
         return -1;
     }
     {
@@ -131,7 +137,8 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
-static int add_headers(request_rec *r, PyObject *d)
+static int add_headers(request_rec *r, const environ_state_t *st,
+                       PyObject *d)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -147,10 +154,10 @@ static int add_headers(request_rec *r, PyObject *d)
             continue;
         }
         if (strcasecmp(e[i].key, "Content-Type") == 0) {
-            key = Py_NewRef(k_content_type);
+            key = Py_NewRef(st->content_type);
         }
         else if (strcasecmp(e[i].key, "Content-Length") == 0) {
-            key = Py_NewRef(k_content_length);
+            key = Py_NewRef(st->content_length);
         }
         else {
             n = pw_http_cgi_name(e[i].key, name, sizeof(name));
@@ -225,10 +232,11 @@ static int add_subprocess_env(request_rec *r, PyObject *d)
     return 0;
 }
 
-PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
+PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
                            PyObject *input)
 {
-    PyObject *d = PyDict_Copy(template);
+    const environ_state_t *st = &states[interp];
+    PyObject *d = PyDict_Copy(st->template);
     PyObject *method, *protocol;
     conn_rec *c = r->connection;
     int tls;
@@ -236,53 +244,50 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
     if (d == NULL) {
         return NULL;
     }
-    if (route->script_name == NULL) {
-        route->script_name = PyUnicode_DecodeLatin1(route->url,
-                                                    route->url_len, NULL);
-        if (route->script_name == NULL) {
-            goto fail;
-        }
-    }
     if (r->method_number == M_GET && !r->header_only) {
-        method = Py_NewRef(v_get);
+        method = Py_NewRef(st->get);
     }
     else if (r->method_number == M_POST) {
-        method = Py_NewRef(v_post);
+        method = Py_NewRef(st->post);
     }
     else {
         method = str_latin1(r->method);
     }
     if (r->proto_num == HTTP_VERSION(1, 1)) {
-        protocol = Py_NewRef(v_http11);
+        protocol = Py_NewRef(st->http11);
     }
     else if (r->proto_num == HTTP_VERSION(1, 0)) {
-        protocol = Py_NewRef(v_http10);
+        protocol = Py_NewRef(st->http10);
     }
     else {
         protocol = str_latin1(r->protocol);
     }
     tls = PW_CONN_IS_TLS(c);
 
-    if (set_steal(d, k_request_method, method) < 0
-        || PyDict_SetItem(d, k_script_name, route->script_name) < 0
+    if (set_steal(d, st->request_method, method) < 0
+        || set_steal(d, st->script_name,
+                     PyUnicode_DecodeLatin1(route->url, route->url_len,
+                                            NULL)) < 0
         /* r->uri is already percent-decoded: PATH_INFO as PEP 3333 and
          * CGI (RFC 3875 4.1.5) want it. */
-        || set_steal(d, k_path_info, str_latin1(r->uri + route->url_len)) < 0
-        || (r->args && set_steal(d, k_query_string, str_latin1(r->args)) < 0)
-        || set_steal(d, k_request_uri, str_latin1(r->unparsed_uri)) < 0
-        || set_steal(d, k_server_protocol, protocol) < 0
-        || set_steal(d, k_server_name,
+        || set_steal(d, st->path_info,
+                     str_latin1(r->uri + route->url_len)) < 0
+        || (r->args
+            && set_steal(d, st->query_string, str_latin1(r->args)) < 0)
+        || set_steal(d, st->request_uri, str_latin1(r->unparsed_uri)) < 0
+        || set_steal(d, st->server_protocol, protocol) < 0
+        || set_steal(d, st->server_name,
                      str_latin1(ap_get_server_name(r))) < 0
-        || set_steal(d, k_server_port,
+        || set_steal(d, st->server_port,
                      PyUnicode_FromFormat("%u", ap_get_server_port(r))) < 0
-        || set_steal(d, k_remote_addr, str_latin1(r->useragent_ip)) < 0
-        || set_steal(d, k_remote_port, PyUnicode_FromFormat("%u",
+        || set_steal(d, st->remote_addr, str_latin1(r->useragent_ip)) < 0
+        || set_steal(d, st->remote_port, PyUnicode_FromFormat("%u",
                      r->useragent_addr ? r->useragent_addr->port
                                        : c->client_addr->port)) < 0
-        || PyDict_SetItem(d, k_url_scheme, tls ? v_https : v_http) < 0
-        || (tls && PyDict_SetItem(d, k_https, v_on) < 0)
-        || PyDict_SetItem(d, k_input, input) < 0
-        || add_headers(r, d) < 0
+        || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
+        || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
+        || PyDict_SetItem(d, st->input, input) < 0
+        || add_headers(r, st, d) < 0
         || add_subprocess_env(r, d) < 0) {
         goto fail;
     }

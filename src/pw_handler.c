@@ -12,6 +12,7 @@
 #include "pw_app.h"
 #include "pw_config.h"
 #include "pw_environ.h"
+#include "pw_guard.h"
 #include "pw_input.h"
 #include "pw_interp.h"
 #include "pw_log.h"
@@ -23,7 +24,7 @@ APLOG_USE_MODULE(pywsgi);
 static int pw_translate_name(request_rec *r);
 static int pw_map_to_storage(request_rec *r);
 static int pw_handler(request_rec *r);
-static int run_app(request_rec *r, pw_route_t *route,
+static int run_app(request_rec *r, pw_route_t *route, int interp,
                    pw_metrics_sample_t *m);
 
 void pw_handler_register_hooks(apr_pool_t *p)
@@ -83,7 +84,7 @@ static int pw_handler(request_rec *r)
     PyThreadState *tstate;
     pw_metrics_sample_t m = { 0 };
     apr_time_t start;
-    int rc;
+    int rc, interp;
 
     if (r->handler == NULL || strcmp(r->handler, PW_HANDLER) != 0) {
         return DECLINED;
@@ -105,21 +106,34 @@ static int pw_handler(request_rec *r)
     }
     start = apr_time_now();
     m.app = route->app->target;
+    interp = pw_config_interp(r, route);
     pw_metrics_request_begin(r);
-    tstate = pw_interp_acquire(&m.gil_wait);
+    tstate = pw_interp_acquire(interp, &m.gil_wait);
     if (tstate == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0104: %s: Python is "
-                      "not available in this child (see PW0101 at its "
-                      "start)", r->uri);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0104: %s: interpreter "
+                      "'%s' is not available in this child (see PW0101 or "
+                      "PW0105 at its start)", r->uri, pw_interp_name(interp));
         rc = HTTP_INTERNAL_SERVER_ERROR;
         m.app_failed = 1;
     }
     else {
         pw_log_set_request(r);
-        rc = run_app(r, route, &m);
+        pw_guard_begin(r, interp);
+        rc = run_app(r, route, interp, &m);
+        if (pw_guard_end()) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0401: %s: "
+                          "application '%s' stopped after %" APR_TIME_T_FMT
+                          " s (PyWSGIRequestTimeout); the traceback above "
+                          "shows where it was", r->uri, route->app->target,
+                          apr_time_sec(pw_config_request_timeout(r->server)));
+            if (rc == HTTP_INTERNAL_SERVER_ERROR) {
+                rc = HTTP_GATEWAY_TIME_OUT;
+            }
+        }
         pw_metrics_python_sample();
         pw_log_set_request(NULL);
         pw_interp_release(tstate);
+        pw_guard_after(r);
     }
     m.duration = apr_time_now() - start;
     m.status = rc == OK ? r->status : rc;
@@ -128,7 +142,7 @@ static int pw_handler(request_rec *r)
 }
 
 /* GIL held.  Returns what the handler returns; fills in m. */
-static int run_app(request_rec *r, pw_route_t *route,
+static int run_app(request_rec *r, pw_route_t *route, int interp,
                    pw_metrics_sample_t *m)
 {
     const char *target = route->app->target;
@@ -136,14 +150,15 @@ static int run_app(request_rec *r, pw_route_t *route,
     PyObject *result = NULL;
     int rc, body_status;
 
-    app = pw_app_callable(route->app, r);     /* borrowed */
+    app = pw_app_callable(route->app, interp, pw_config_reload(r), r,
+                          r->server);
     if (app == NULL) {
         m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR;    /* logged (PW0201) */
     }
     input = pw_input_new(r);
     start = input ? pw_response_new(r, target) : NULL;
-    environ = start ? pw_environ_build(r, route, input) : NULL;
+    environ = start ? pw_environ_build(r, route, interp, input) : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server, "PW0300: %s: could not build the "
                          "environ for application '%s':", r->uri, target);
@@ -177,5 +192,6 @@ done:
     Py_XDECREF(environ);
     Py_XDECREF(start);
     Py_XDECREF(input);
+    Py_DECREF(app);
     return rc;
 }

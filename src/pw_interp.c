@@ -23,7 +23,9 @@
 #include "pw_environ.h"
 #include "pw_input.h"
 #include "pw_response.h"
+#include "pw_app.h"
 #include "ap_mpm.h"
+#include "apr_lib.h"
 #include <dlfcn.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -31,39 +33,100 @@
 APLOG_USE_MODULE(pywsgi);
 
 static apr_status_t interp_cleanup(void *data);
-static int interp_setup(server_rec *s);
+static int interp_setup(server_rec *s, int interp);
 static void report_startup(server_rec *s);
+static void start_subinterpreters(server_rec *s);
+static void preload_apps(server_rec *s);
+static void end_subinterpreters(void);
 
-static PyInterpreterState *main_interp;
+/* Names declared by the configuration (parent, then inherited by fork). */
+static const char *interp_names[PW_MAX_INTERPS] = { "main" };
+static int interp_count = 1;
+
+/* This child's interpreters; NULL where one could not be started. */
+static PyInterpreterState *interps[PW_MAX_INTERPS];
 static PyThreadState *main_tstate;
 static int python_ready;
 static server_rec *main_server;
 
-/* This Apache thread's Python thread state, and whether it is serving a
- * request right now (then an exit from a signal handler must not
- * finalise under its feet). */
-static __thread PyThreadState *thread_state;
+/* This Apache thread's Python thread state in each interpreter, and
+ * whether it is serving a request right now (then an exit from a signal
+ * handler must not finalise under its feet). */
+static __thread PyThreadState *thread_states[PW_MAX_INTERPS];
 static __thread int thread_busy;
+static __thread int thread_interp;
 
-PyThreadState *pw_interp_acquire(apr_interval_time_t *waited)
+int pw_interp_current(void)
 {
-    apr_time_t before;
+    return thread_interp;
+}
 
-    if (!python_ready) {
-        return NULL;
+void pw_interp_pre_config(void)
+{
+    interp_count = 1;
+}
+
+int pw_interp_declare(const char *name, const char **err)
+{
+    const char *c;
+    int i;
+
+    if (*name == '\0') {
+        *err = "an interpreter needs a name ('main' or letters, digits, "
+               "'_', '-', '.')";
+        return -1;
     }
-    if (thread_state == NULL) {
-        /* Public API only: PyThreadState_New needs no GIL. */
-        thread_state = PyThreadState_New(main_interp);
-        if (thread_state == NULL) {
-            return NULL;
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '_' && *c != '-' && *c != '.') {
+            *err = apr_psprintf(apr_hook_global_pool, "interpreter name "
+                                "'%s' may hold only letters, digits, '_', "
+                                "'-' and '.'", name);
+            return -1;
         }
     }
+    for (i = 0; i < interp_count; i++) {
+        if (strcmp(interp_names[i], name) == 0) {
+            return i;
+        }
+    }
+    if (interp_count == PW_MAX_INTERPS) {
+        *err = apr_psprintf(apr_hook_global_pool, "more than %d "
+                            "interpreters; '%s' is one too many",
+                            PW_MAX_INTERPS - 1, name);
+        return -1;
+    }
+    /* The hook pool lives as long as the configuration does. */
+    interp_names[interp_count] = apr_pstrdup(apr_hook_global_pool, name);
+    return interp_count++;
+}
+
+const char *pw_interp_name(int interp)
+{
+    return interp_names[interp];
+}
+
+PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited)
+{
+    PyThreadState *tstate = thread_states[interp];
+    apr_time_t before;
+
+    if (!python_ready || interps[interp] == NULL) {
+        return NULL;
+    }
+    if (tstate == NULL) {
+        /* Public API only: PyThreadState_New needs no GIL. */
+        tstate = PyThreadState_New(interps[interp]);
+        if (tstate == NULL) {
+            return NULL;
+        }
+        thread_states[interp] = tstate;
+    }
     before = apr_time_now();
-    PyEval_RestoreThread(thread_state);
+    PyEval_RestoreThread(tstate);
     *waited = apr_time_now() - before;
     thread_busy = 1;
-    return thread_state;
+    thread_interp = interp;
+    return tstate;
 }
 
 void pw_interp_release(PyThreadState *tstate)
@@ -106,8 +169,8 @@ void pw_interp_child_init(apr_pool_t *pchild, server_rec *s)
     }
 
     main_tstate = PyThreadState_Get();
-    main_interp = PW_TSTATE_INTERP(main_tstate);
-    if (interp_setup(s) < 0) {
+    interps[0] = PW_TSTATE_INTERP(main_tstate);
+    if (interp_setup(s, 0) < 0) {
         pw_log_exception(NULL, s, "PW0101: Python started but mod_pywsgi "
                          "could not set it up in pid %" APR_PID_T_FMT
                          "; requests will get 500:", getpid());
@@ -116,8 +179,10 @@ void pw_interp_child_init(apr_pool_t *pchild, server_rec *s)
     }
     report_startup(s);
     /* This thread serves requests under prefork: its state is main's. */
-    thread_state = main_tstate;
+    thread_states[0] = main_tstate;
+    start_subinterpreters(s);
     python_ready = 1;
+    preload_apps(s);
     PyEval_SaveThread();
     apr_pool_cleanup_register(pchild, NULL, interp_cleanup,
                               apr_pool_cleanup_null);
@@ -136,17 +201,29 @@ fail_status:
                  venv ? venv : "none");
 }
 
-/* GIL held.  Everything per process is prepared here, once. */
-static int interp_setup(server_rec *s)
+/* GIL held.  Everything per interpreter is prepared here, once. */
+static int interp_setup(server_rec *s, int interp)
 {
     const apr_array_header_t *dirs = pw_config_python_path(s);
     PyObject *sys_path;
     int i;
 
-    if (pw_log_init(s) < 0 || pw_input_interp_init() < 0
-        || pw_response_interp_init() < 0 || pw_environ_interp_init(s) < 0) {
+    PyObject *threading;
+
+    if (pw_log_init(s, interp) < 0 || pw_input_interp_init() < 0
+        || pw_response_interp_init() < 0
+        || pw_environ_interp_init(s, interp) < 0) {
         return -1;
     }
+    /* threading takes the thread that first imports it for the main
+     * thread, and finalisation waits for that thread to end.  Import it
+     * here, in the thread that will finalise, not in a worker thread that
+     * lives until the child exits. */
+    threading = PyImport_ImportModule("threading");
+    if (threading == NULL) {
+        return -1;
+    }
+    Py_DECREF(threading);
     sys_path = PySys_GetObject("path");    /* borrowed */
     if (sys_path == NULL || !PyList_Check(sys_path)) {
         PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
@@ -163,6 +240,61 @@ static int interp_setup(server_rec *s)
         Py_DECREF(d);
     }
     return 0;
+}
+
+/* GIL of main held; returns with it.  Each named interpreter gets its own
+ * modules, sys.path and globals (Py_NewInterpreter: the legacy kind, which
+ * shares the GIL and accepts single-phase extension modules). */
+static void start_subinterpreters(server_rec *s)
+{
+    int i;
+
+    for (i = 1; i < interp_count; i++) {
+        PyThreadState *tstate = Py_NewInterpreter();
+        thread_interp = i;
+        if (tstate == NULL) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0105: "
+                         "sub-interpreter '%s' could not be created in pid %"
+                         APR_PID_T_FMT "; its apps will get 500",
+                         interp_names[i], getpid());
+            PyThreadState_Swap(main_tstate);
+            continue;
+        }
+        if (interp_setup(s, i) < 0) {
+            pw_log_exception(NULL, s, "PW0105: sub-interpreter '%s' could not"
+                             " be set up in pid %" APR_PID_T_FMT "; its apps "
+                             "will get 500:", interp_names[i], getpid());
+            Py_EndInterpreter(tstate);
+            PyThreadState_Swap(main_tstate);
+            continue;
+        }
+        interps[i] = PW_TSTATE_INTERP(tstate);
+        thread_states[i] = tstate;
+        PyThreadState_Swap(main_tstate);
+    }
+    thread_interp = 0;
+}
+
+/* GIL of main held; returns with it.  PyWSGIPreload: the first request
+ * should not pay for the import. */
+static void preload_apps(server_rec *s)
+{
+    const apr_array_header_t *pre = pw_config_preloads(s);
+    int i;
+
+    for (i = 0; i < pre->nelts; i++) {
+        const pw_preload_t *p = &APR_ARRAY_IDX(pre, i, pw_preload_t);
+        PyObject *obj;
+        if (interps[p->interp] == NULL) {
+            continue;
+        }
+        PyThreadState_Swap(thread_states[p->interp]);
+        thread_interp = p->interp;
+        obj = pw_app_callable(p->app, p->interp, 0, NULL, s);
+        Py_XDECREF(obj);
+        PyThreadState_Swap(main_tstate);
+        thread_interp = 0;
+    }
 }
 
 /* One line per child that answers "which Python is this, really?" — the
@@ -197,6 +329,33 @@ static void report_startup(server_rec *s)
                  "initialised in pid %" APR_PID_T_FMT ": libpython %s, "
                  "sys.prefix %s, virtualenv %s, MPM %s", version, getpid(),
                  lib, prefix, venv ? venv : "none", ap_show_mpm());
+}
+
+/* GIL of main held.  Py_FinalizeEx() refuses to run while sub-interpreters
+ * live, and Py_EndInterpreter() while another thread state of its
+ * interpreter does: the worker threads' states go first.  The workers have
+ * been joined (or are idle for good): nothing runs on those states. */
+static void end_subinterpreters(void)
+{
+    int i;
+
+    for (i = 1; i < interp_count; i++) {
+        PyThreadState *mine = thread_states[i], *t, *next;
+        if (interps[i] == NULL || mine == NULL) {
+            continue;
+        }
+        PyThreadState_Swap(mine);
+        for (t = PyInterpreterState_ThreadHead(interps[i]); t; t = next) {
+            next = PyThreadState_Next(t);
+            if (t != mine) {
+                PyThreadState_Clear(t);
+                PyThreadState_Delete(t);
+            }
+        }
+        Py_EndInterpreter(mine);
+        interps[i] = NULL;
+        PyThreadState_Swap(main_tstate);
+    }
 }
 
 /* Finalisation runs atexit handlers and joins the app's non-daemon
@@ -242,6 +401,7 @@ static apr_status_t interp_cleanup(void *data)
 
     PyEval_RestoreThread(main_tstate);
     pw_log_fini();
+    end_subinterpreters();
     if (Py_FinalizeEx() < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "PW0103: "
                      "Python finalisation in pid %" APR_PID_T_FMT " reported "

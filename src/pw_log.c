@@ -33,8 +33,11 @@ static void stream_dealloc(pw_stream_t *self);
 static __thread request_rec *current_request;
 static server_rec *main_server;
 
-static PyObject *stream_stdout, *stream_stderr, *stream_errors;
-static PyObject *format_exception;   /* traceback.format_exception */
+/* Per interpreter: its own objects, made in it. */
+static PyObject *stream_stdout[PW_MAX_INTERPS];
+static PyObject *stream_stderr[PW_MAX_INTERPS];
+static PyObject *stream_errors[PW_MAX_INTERPS];
+static PyObject *format_exception[PW_MAX_INTERPS];
 
 void pw_log_set_request(request_rec *r)
 {
@@ -220,7 +223,7 @@ static PyObject *stream_new(int level, const char *name)
     return (PyObject *)self;
 }
 
-int pw_log_init(server_rec *s)
+int pw_log_init(server_rec *s, int interp)
 {
     PyObject *tb;
 
@@ -228,33 +231,36 @@ int pw_log_init(server_rec *s)
     if (PyType_Ready(&stream_type) < 0) {
         return -1;
     }
-    stream_stdout = stream_new(APLOG_WARNING, "stdout");
-    stream_stderr = stream_new(APLOG_ERR, "stderr");
-    stream_errors = stream_new(APLOG_ERR, "wsgi.errors");
-    if (!stream_stdout || !stream_stderr || !stream_errors) {
+    stream_stdout[interp] = stream_new(APLOG_WARNING, "stdout");
+    stream_stderr[interp] = stream_new(APLOG_ERR, "stderr");
+    stream_errors[interp] = stream_new(APLOG_ERR, "wsgi.errors");
+    if (!stream_stdout[interp] || !stream_stderr[interp]
+        || !stream_errors[interp]) {
         return -1;
     }
-    if (PySys_SetObject("stdout", stream_stdout) < 0
-        || PySys_SetObject("stderr", stream_stderr) < 0) {
+    if (PySys_SetObject("stdout", stream_stdout[interp]) < 0
+        || PySys_SetObject("stderr", stream_stderr[interp]) < 0) {
         return -1;
     }
     tb = PyImport_ImportModule("traceback");
     if (tb == NULL) {
         return -1;
     }
-    format_exception = PyObject_GetAttrString(tb, "format_exception");
+    format_exception[interp] = PyObject_GetAttrString(tb,
+                                                      "format_exception");
     Py_DECREF(tb);
-    return format_exception ? 0 : -1;
+    return format_exception[interp] ? 0 : -1;
 }
 
-PyObject *pw_log_errors(void)
+PyObject *pw_log_errors(int interp)
 {
-    return stream_errors;
+    return stream_errors[interp];
 }
 
 void pw_log_fini(void)
 {
-    PyObject *streams[] = { stream_stdout, stream_stderr, stream_errors };
+    PyObject *streams[] = { stream_stdout[0], stream_stderr[0],
+                            stream_errors[0] };
     size_t i;
 
     for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
@@ -270,13 +276,14 @@ void pw_log_fini(void)
 static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
 {
     PyObject *lines, *item, *tb;
+    PyObject *format = format_exception[pw_interp_current()];
     Py_ssize_t i, n;
 
-    if (format_exception == NULL) {
+    if (format == NULL) {
         return;
     }
     tb = PyException_GetTraceback(exc);   /* new reference or NULL */
-    lines = PyObject_CallFunctionObjArgs(format_exception,
+    lines = PyObject_CallFunctionObjArgs(format,
                                          (PyObject *)Py_TYPE(exc), exc,
                                          tb ? tb : Py_None, NULL);
     Py_XDECREF(tb);

@@ -6,6 +6,7 @@
 #define PW_LOG_H
 
 #include "pw_common.h"
+#include "pw_interp.h"
 
 /*
  * GIL held.  Log the current Python exception and clear it: one line
@@ -17,15 +18,15 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
 
 /* GIL held, once per child after Python started: sys.stdout -> warn,
  * sys.stderr -> error.  Returns -1 with a Python error set on failure. */
-int pw_log_init(server_rec *s);
+int pw_log_init(server_rec *s, int interp);
 
-/* GIL held.  The child's wsgi.errors stream (borrowed). */
-PyObject *pw_log_errors(void);
+/* GIL held.  The wsgi.errors stream of an interpreter (borrowed). */
+PyObject *pw_log_errors(int interp);
 
 /* No GIL needed: tie this thread's Python log lines to r (NULL: none). */
 void pw_log_set_request(request_rec *r);
 
-/* GIL held, at child exit: flush what is buffered, drop the streams. */
+/* GIL of main held, at child exit: flush what main's streams buffer. */
 void pw_log_fini(void);
 
 #endif /* PW_LOG_H */

@@ -1,6 +1,8 @@
 /*
  * pw_metrics.h: request counters, latency histogram and per-child figures,
- * kept in shared memory and shown by the pywsgi-status handler.
+ * kept in shared memory and shown by the pywsgi-status handler
+ * (pw_status.c).  Nothing here needs the GIL except
+ * pw_metrics_python_sample().
  */
 #ifndef PW_METRICS_H
 #define PW_METRICS_H
@@ -29,5 +31,68 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m);
 /* GIL held, at the end of a request: a chance to sample Python-side
  * figures (GC collections) for this child, cheaply. */
 void pw_metrics_python_sample(void);
+
+/* --- Reading the figures (pw_status.c).  No GIL, no Python. ------------ */
+
+/* Latency histogram: PW_METRICS_BUCKETS buckets, the last one +Inf.  The
+ * upper bounds of the others, in seconds and in microseconds. */
+#define PW_METRICS_BUCKETS 16
+extern const double pw_metrics_bucket_le[PW_METRICS_BUCKETS - 1];
+
+/* Status classes 1xx..5xx are indexes 0..4. */
+#define PW_METRICS_CLASSES 5
+
+/* One application, summed over every child of this generation (exited
+ * ones included). */
+typedef struct {
+    const char *app;
+    apr_uint64_t requests[PW_METRICS_CLASSES];
+    apr_uint64_t exceptions;
+    apr_uint64_t buckets[PW_METRICS_BUCKETS];   /* per bucket, not summed */
+    apr_uint64_t count;                         /* all buckets */
+    apr_uint64_t duration_us;                   /* sum of durations */
+    apr_uint64_t bytes_in;
+    apr_uint64_t bytes_out;
+    apr_int64_t in_flight;                      /* live children only */
+} pw_metrics_app_t;
+
+/* One live child. */
+typedef struct {
+    int slot;
+    pid_t pid;
+    apr_time_t started;
+    apr_uint64_t requests;        /* served by this pid */
+    apr_uint64_t rss;             /* bytes; 0: not known */
+    apr_uint64_t gc_collections;  /* Python GC runs, all generations */
+    apr_uint64_t gil_wait_us;
+    apr_int64_t in_flight;
+} pw_metrics_child_t;
+
+typedef struct {
+    apr_time_t started;           /* this generation's counters began */
+    apr_time_t now;
+    apr_uint64_t child_starts;
+    apr_uint64_t child_exits;
+    apr_uint64_t gil_wait_us;     /* every child, exited ones too */
+    apr_int64_t in_flight;
+    int napps;
+    pw_metrics_app_t *apps;       /* configured order */
+    int nchildren;
+    pw_metrics_child_t *children; /* by slot */
+} pw_metrics_snapshot_t;
+
+/* Are metrics kept (PyWSGIMetrics On and the shared memory there)? */
+int pw_metrics_enabled(void);
+
+/* A copy of every figure, allocated from p; NULL when metrics are off.
+ * Lock-free: counters being updated meanwhile may be off by the requests
+ * in progress, never torn. */
+pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p);
+
+/* Estimated q-quantile (0 < q < 1) of an app's durations, in seconds, by
+ * linear interpolation inside the histogram bucket that holds it; -1 when
+ * there were no requests.  Above the last finite bound it answers that
+ * bound. */
+double pw_metrics_quantile(const pw_metrics_app_t *a, double q);
 
 #endif /* PW_METRICS_H */

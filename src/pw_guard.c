@@ -1,0 +1,244 @@
+/*
+ * pw_guard.c: request timeout and child recycling.
+ *
+ * Timeout: each Apache thread has a slot with the deadline of the request
+ * it runs.  A watchdog thread (one per child, only when some server sets
+ * PyWSGIRequestTimeout) looks at the slots ten times a second; past a
+ * deadline it takes that interpreter's GIL and raises RequestTimeout in the
+ * request's thread (PyThreadState_SetAsyncExc).  The exception derives from
+ * BaseException, so `except Exception:` in the app does not swallow it.
+ * Python checks for it between bytecodes: a loop is cut at once, a call
+ * blocked in C (time.sleep, a socket read) when it returns.
+ *
+ * Recycling: after PyWSGIMaxRequests requests, or once the resident size
+ * passes PyWSGIMaxMemory, the child stops taking connections and exits
+ * when its requests are done; Apache starts a fresh one.  Under prefork
+ * that is exact (the child leaves before its next accept); under
+ * worker/event the child closes keep-alive connections and ends itself
+ * with SIGTERM once no request of its own is in flight.
+ *
+ * Locking: slots are written by their own thread and read by the watchdog
+ * with atomic loads; the watchdog takes the GIL only to fire.
+ */
+#include "pw_guard.h"
+#include "pw_config.h"
+#include "pw_interp.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "apr_atomic.h"
+#include "apr_thread_proc.h"
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(pywsgi);
+
+typedef struct {
+    volatile apr_time_t deadline;  /* 0: no request with a timeout */
+    volatile unsigned long ident;  /* the thread, as Python names it */
+    volatile int interp;
+    volatile apr_uint32_t seq;     /* which request of this thread */
+    volatile int fired;
+} guard_slot_t;
+
+static guard_slot_t *slots;
+static int slot_count;
+static volatile apr_uint32_t slots_used;
+static __thread guard_slot_t *my_slot;
+static PyObject *timeout_exc[PW_MAX_INTERPS];
+
+static volatile apr_uint32_t requests_done, in_flight;
+static volatile apr_uint32_t recycling;
+static int threaded;
+static server_rec *main_server;
+
+/* No GIL.  Scan the slots; fire at the overdue ones. */
+static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
+{
+    for (;;) {
+        apr_uint32_t n = apr_atomic_read32(&slots_used);
+        apr_time_t now = apr_time_now();
+        apr_uint32_t i;
+
+        for (i = 0; i < n && i < (apr_uint32_t)slot_count; i++) {
+            guard_slot_t *sl = &slots[i];
+            apr_time_t deadline = sl->deadline;
+            apr_uint32_t seq = sl->seq;
+            apr_interval_time_t waited;
+            PyThreadState *ts;
+            int interp = sl->interp;
+
+            if (deadline == 0 || now < deadline || sl->fired) {
+                continue;
+            }
+            ts = pw_interp_acquire(interp, &waited);
+            if (ts == NULL) {
+                return NULL;    /* Python is going away */
+            }
+            /* Still the same request, still running? (It cannot finish its
+             * Python part while this thread holds the GIL.) */
+            if (sl->deadline == deadline && sl->seq == seq && !sl->fired
+                && timeout_exc[interp]) {
+                PyThreadState_SetAsyncExc(sl->ident, timeout_exc[interp]);
+                sl->fired = 1;
+            }
+            pw_interp_release(ts);
+        }
+        apr_sleep(apr_time_from_msec(100));
+    }
+    return NULL;
+}
+
+void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    apr_thread_t *thd;
+    apr_threadattr_t *attr;
+    server_rec *v;
+    int threads = 1, need_watchdog = 0, i;
+
+    main_server = s;
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
+    threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
+    for (v = s; v; v = v->next) {
+        if (pw_config_request_timeout(v) > 0) {
+            need_watchdog = 1;
+        }
+    }
+    if (!need_watchdog) {
+        return;
+    }
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
+    slot_count = (threads > 0 ? threads : 1) + 4;
+    slots = apr_pcalloc(pchild, slot_count * sizeof(*slots));
+
+    /* The exception each interpreter raises, made in that interpreter. */
+    for (i = 0; i < PW_MAX_INTERPS; i++) {
+        apr_interval_time_t waited;
+        PyThreadState *ts = pw_interp_acquire(i, &waited);
+        if (ts == NULL) {
+            continue;
+        }
+        timeout_exc[i] = PyErr_NewExceptionWithDoc(
+            "mod_pywsgi.RequestTimeout", "The request ran past "
+            "PyWSGIRequestTimeout.", PyExc_BaseException, NULL);
+        if (timeout_exc[i] == NULL) {
+            PyErr_Clear();
+        }
+        pw_interp_release(ts);
+    }
+    apr_threadattr_create(&attr, pchild);
+    apr_threadattr_detach_set(attr, 1);
+    if (apr_thread_create(&thd, attr, watchdog, NULL, pchild)
+            != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0400: could not start "
+                     "the PyWSGIRequestTimeout watchdog in pid %"
+                     APR_PID_T_FMT "; requests will not time out",
+                     getpid());
+    }
+}
+
+void pw_guard_begin(request_rec *r, int interp)
+{
+    apr_interval_time_t timeout;
+
+    apr_atomic_inc32(&in_flight);
+    if (recycling) {
+        /* Tell this client to go elsewhere next time ("Connection:
+         * close"): the child is on its way out. */
+        r->connection->keepalive = AP_CONN_CLOSE;
+    }
+    if (slots == NULL || (timeout = pw_config_request_timeout(r->server))
+                             == 0) {
+        return;
+    }
+    if (my_slot == NULL) {
+        apr_uint32_t i = apr_atomic_inc32(&slots_used);
+        if (i >= (apr_uint32_t)slot_count) {
+            return;     /* more threads than the MPM said: no timeout */
+        }
+        my_slot = &slots[i];
+    }
+    /* A timeout that fired just as the last request ended must not hit
+     * this one. */
+    PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+    my_slot->ident = PyThread_get_thread_ident();
+    my_slot->interp = interp;
+    my_slot->fired = 0;
+    my_slot->seq++;
+    my_slot->deadline = apr_time_now() + timeout;
+}
+
+int pw_guard_end(void)
+{
+    int fired = 0;
+
+    if (my_slot && my_slot->deadline) {
+        my_slot->deadline = 0;
+        fired = my_slot->fired;
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+    }
+    return fired;
+}
+
+/* Resident set size in bytes, from /proc (Linux). */
+static apr_off_t rss_bytes(void)
+{
+    char buf[64];
+    long pages = 0, resident = 0;
+    ssize_t n;
+    int fd = open("/proc/self/statm", O_RDONLY);
+
+    if (fd < 0) {
+        return 0;
+    }
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0) {
+        return 0;
+    }
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &pages, &resident) != 2) {
+        return 0;
+    }
+    return (apr_off_t)resident * sysconf(_SC_PAGESIZE);
+}
+
+void pw_guard_after(request_rec *r)
+{
+    int max_requests = pw_config_max_requests(main_server);
+    apr_off_t max_memory = pw_config_max_memory(main_server);
+    apr_uint32_t done = apr_atomic_inc32(&requests_done) + 1;
+    apr_uint32_t left = apr_atomic_dec32(&in_flight);
+
+    if (!recycling && (max_requests || max_memory)) {
+        apr_off_t rss = 0;
+        int due = max_requests && done >= (apr_uint32_t)max_requests;
+        /* /proc costs a few µs: look every 16 requests. */
+        if (!due && max_memory && (done & 15) == 0) {
+            rss = rss_bytes();
+            due = rss > max_memory;
+        }
+        if (due && apr_atomic_cas32(&recycling, 1, 0) == 0) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server, "PW0410: "
+                         "recycling pid %" APR_PID_T_FMT " after %u requests"
+                         "%s%s", getpid(), done,
+                         rss ? apr_psprintf(r->pool, ", resident %"
+                                            APR_OFF_T_FMT " MB > "
+                                            "PyWSGIMaxMemory %" APR_OFF_T_FMT
+                                            " MB", rss >> 20,
+                                            max_memory >> 20) : "",
+                         rss ? "" : " (PyWSGIMaxRequests)");
+            if (!threaded) {
+                /* prefork checks this before its next accept(). */
+                ap_max_requests_per_child = 1;
+            }
+        }
+    }
+    if (recycling && threaded) {
+        r->connection->keepalive = AP_CONN_CLOSE;
+        if (left == 0) {
+            kill(getpid(), SIGTERM);
+        }
+    }
+}

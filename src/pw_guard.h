@@ -1,0 +1,23 @@
+/*
+ * pw_guard.h: the safety nets mod_wsgi only has in daemon mode — a request
+ * timeout, and recycling a child after N requests or past a memory size.
+ */
+#ifndef PW_GUARD_H
+#define PW_GUARD_H
+
+#include "pw_common.h"
+
+/* child_init, after Python started: the watchdog thread, when a
+ * PyWSGIRequestTimeout is set anywhere.  No GIL. */
+void pw_guard_child_init(apr_pool_t *pchild, server_rec *s);
+
+/* GIL of interp held: this thread starts running r's app. */
+void pw_guard_begin(request_rec *r, int interp);
+
+/* GIL held: the app is done.  Returns 1 when the timeout interrupted it. */
+int pw_guard_end(void);
+
+/* No GIL: a request ended; recycle the child if it is due. */
+void pw_guard_after(request_rec *r);
+
+#endif /* PW_GUARD_H */
