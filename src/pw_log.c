@@ -9,7 +9,11 @@
  *
  * Levels: print()/sys.stdout at warn (visible at Apache's default LogLevel,
  * but not an error), sys.stderr and wsgi.errors at error (what PEP 3333 says
- * the stream is for).
+ * the stream is for).  Python's logging keeps its levels: the module
+ * "mod_pywsgi" offers LogHandler, which maps DEBUG..CRITICAL to Apache's
+ * debug..crit, and it is logging.lastResort — what logging uses when the
+ * app configured no handler — so an app that sets nothing up logs with its
+ * levels, and one that calls basicConfig() keeps its own choice.
  */
 #include "pw_log.h"
 
@@ -198,6 +202,80 @@ static PyGetSetDef stream_getset[] = {
     { NULL }
 };
 
+/* mod_pywsgi._log(levelno, message): one record, its lines logged at the
+ * Apache level matching Python's. */
+static PyObject *py_log(PyObject *module, PyObject *args)
+{
+    const char *msg, *nl;
+    Py_ssize_t len, n;
+    int levelno, level;
+
+    if (!PyArg_ParseTuple(args, "is#:_log", &levelno, &msg, &len)) {
+        return NULL;
+    }
+    level = levelno >= 50 ? APLOG_CRIT : levelno >= 40 ? APLOG_ERR
+          : levelno >= 30 ? APLOG_WARNING : levelno >= 20 ? APLOG_INFO
+          : APLOG_DEBUG;
+    while (len > 0) {
+        nl = memchr(msg, '\n', len);
+        n = nl ? nl - msg : len;
+        emit(level, msg, n);
+        if (!nl) {
+            break;
+        }
+        len -= n + 1;
+        msg = nl + 1;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef module_methods[] = {
+    { "_log", py_log, METH_VARARGS,
+      "_log(levelno, message): write a logging record to Apache's log." },
+    { NULL }
+};
+
+static struct PyModuleDef module_def = {
+    PyModuleDef_HEAD_INIT, "mod_pywsgi",
+    "The Apache module this Python runs in.", -1, module_methods,
+};
+
+/* Python's side of it, in Python: a logging.Handler is easiest written as
+ * one.  Runs in the module's namespace. */
+static const char module_code[] =
+    "import logging\n"
+    "class LogHandler(logging.Handler):\n"
+    "    \"Send logging records to Apache's error log, levels kept.\"\n"
+    "    def emit(self, record):\n"
+    "        try:\n"
+    "            _log(record.levelno, self.format(record))\n"
+    "        except Exception:\n"
+    "            self.handleError(record)\n"
+    "logging.lastResort = LogHandler()\n";
+
+static int module_init(void)
+{
+    PyObject *m = PyModule_Create(&module_def), *res = NULL;
+    PyObject *modules = PyImport_GetModuleDict();   /* borrowed */
+
+    if (m == NULL) {
+        return -1;
+    }
+    if (PyModule_AddStringConstant(m, "version", PW_VERSION) < 0
+        || PyDict_SetItemString(modules, "mod_pywsgi", m) < 0) {
+        Py_DECREF(m);
+        return -1;
+    }
+    res = PyRun_String(module_code, Py_file_input, PyModule_GetDict(m),
+                       PyModule_GetDict(m));
+    Py_DECREF(m);
+    if (res == NULL) {
+        return -1;
+    }
+    Py_DECREF(res);
+    return 0;
+}
+
 static PyTypeObject stream_type = {
     PyVarObject_HEAD_INIT(NULL, 0)
     .tp_name = "mod_pywsgi.LogStream",
@@ -249,7 +327,10 @@ int pw_log_init(server_rec *s, int interp)
     format_exception[interp] = PyObject_GetAttrString(tb,
                                                       "format_exception");
     Py_DECREF(tb);
-    return format_exception[interp] ? 0 : -1;
+    if (format_exception[interp] == NULL) {
+        return -1;
+    }
+    return module_init();
 }
 
 PyObject *pw_log_errors(int interp)

@@ -425,6 +425,11 @@ static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
         apr_brigade_insert_file(self->bb, file, pos, len, r->pool);
         self->sent += len;
     }
+    if (self->declared >= 0 && self->sent < self->declared) {
+        /* A file shorter than its Content-Length: the end of
+         * pw_response_send() aborts the connection after it. */
+        return pass_brigade(self) < 0 ? -1 : 1;
+    }
     return send_data(self, NULL, 0, SEND_EOS) < 0 ? -1 : 1;
 }
 

@@ -1,0 +1,115 @@
+# Directive misuse must fail `apache2 -t` with a message naming the
+# directive; a correct config must say "Syntax OK". Each row is a throwaway
+# config in a temp dir that loads the built module from this checkout.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin ();
+use lib "$FindBin::Bin/perl";
+
+use Apache::Test qw(-withtestmore);
+use File::Temp ();
+use IPC::Open3 ();
+use PWTest qw(mpm);
+
+my $top   = Apache::Test::vars('top_dir');
+my $httpd = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
+my $mods  = '/usr/lib/apache2/modules';
+my $mpm   = mpm() || 'prefork';
+my $tmp   = File::Temp->newdir('pywsgi-config-XXXXXX', TMPDIR => 1);
+my $app   = "$top/t/apps/env.py";
+my $venv  = "$top/t/venv";
+
+mkdir "$tmp/not-a-venv" or die "mkdir: $!";
+
+# [name, config lines, expected exit (0 or 'non-zero'), qr// stderr must match]
+my @rows = (
+    ['valid config', <<"EOF", 0, qr/Syntax OK/],
+PyWSGIVirtualEnv $venv
+PyWSGIPythonPath $top/t/lib $top/t/apps
+PyWSGIPassAuthorization On
+PyWSGIScriptAlias /script $app
+PyWSGIScriptAlias /alt $app callable=alt_application
+PyWSGIScriptAlias /module pwtest.envdump:application
+PyWSGIScriptAlias / pwtest.envdump
+<VirtualHost 127.0.0.1:8599>
+    PyWSGIScriptAlias /vhost $app
+    PyWSGIPassAuthorization Off
+</VirtualHost>
+<Location /module>
+    PyWSGIPassAuthorization Off
+</Location>
+EOF
+    ['PyWSGIVirtualEnv without pyvenv.cfg',
+     "PyWSGIVirtualEnv $tmp/not-a-venv\n", 'non-zero',
+     qr/PyWSGIVirtualEnv\b.*pyvenv\.cfg/],
+    ['PyWSGIVirtualEnv on a missing directory',
+     "PyWSGIVirtualEnv $tmp/missing\n", 'non-zero', qr/PyWSGIVirtualEnv/],
+    ['PyWSGIScriptAlias with a missing file',
+     "PyWSGIScriptAlias /x $tmp/no-such-app.py\n", 'non-zero',
+     qr/PyWSGIScriptAlias\b.*no-such-app\.py/],
+    ['PyWSGIScriptAlias with a relative URL-PATH',
+     "PyWSGIScriptAlias x $app\n", 'non-zero', qr/PyWSGIScriptAlias/],
+    ['PyWSGIScriptAlias with one argument',
+     "PyWSGIScriptAlias /x\n", 'non-zero', qr/PyWSGIScriptAlias/],
+    ['PyWSGIScriptAlias with a bad option',
+     "PyWSGIScriptAlias /x $app foo=bar\n", 'non-zero',
+     qr/PyWSGIScriptAlias\b.*foo/],
+    ['PyWSGIVirtualEnv inside <VirtualHost>',
+     "<VirtualHost 127.0.0.1:8599>\n    PyWSGIVirtualEnv $venv\n</VirtualHost>\n",
+     'non-zero', qr/PyWSGIVirtualEnv/],
+    ['PyWSGIPythonPath inside <VirtualHost>',
+     "<VirtualHost 127.0.0.1:8599>\n    PyWSGIPythonPath $top/t/lib\n</VirtualHost>\n",
+     'non-zero', qr/PyWSGIPythonPath/],
+    ['PyWSGIPassAuthorization with a bad value',
+     "PyWSGIPassAuthorization maybe\n", 'non-zero',
+     qr/PyWSGIPassAuthorization/],
+);
+
+plan tests => scalar @rows;
+
+# Runs `httpd -t` on a minimal config plus $extra; returns (exit, output).
+sub configtest {
+    my ($n, $extra) = @_;
+    my $dir = "$tmp/$n";
+    mkdir $dir or die "mkdir $dir: $!";
+    my $conf = "$dir/httpd.conf";
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh <<"EOF";
+ServerRoot $dir
+DefaultRuntimeDir $dir
+PidFile $dir/httpd.pid
+ErrorLog $dir/error_log
+ServerName localhost
+Listen 127.0.0.1:8599
+LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule pywsgi_module $top/.libs/mod_pywsgi.so
+$extra
+EOF
+    close $fh;
+
+    # stderr joins stdout (a false error handle): one stream, no deadlock.
+    my $pid = IPC::Open3::open3(my $in, my $out, undef,
+                                $httpd, '-t', '-d', $dir, '-f', $conf);
+    close $in;
+    my $text = do { local $/; <$out> } // '';
+    waitpid $pid, 0;
+    return ($? >> 8, $text);
+}
+
+my $n = 0;
+for my $row (@rows) {
+    my ($name, $extra, $want_exit, $want_text) = @$row;
+    subtest $name => sub {
+        my ($exit, $text) = configtest(++$n, $extra);
+        if ($want_exit eq '0') {
+            is($exit, 0, 'exit status 0') or diag($text);
+        }
+        else {
+            isnt($exit, 0, 'exit status non-zero') or diag($text);
+        }
+        like($text, $want_text, 'output') or diag($text);
+        unlike($text, qr/Syntax OK/, 'no "Syntax OK"') if $want_exit ne '0';
+    };
+}

@@ -1,0 +1,1 @@
+"""Helpers for mod_pywsgi's test apps (found through PyWSGIPythonPath t/lib)."""
