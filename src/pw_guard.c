@@ -17,6 +17,13 @@
  * worker/event the child closes keep-alive connections and ends itself
  * with SIGTERM once no request of its own is in flight.
  *
+ * Crashes: an app that takes its process down (a C extension's segfault,
+ * os.abort()) should at least say which request did it.  A handler for the
+ * fatal signals writes "PW0003 ... while serving GET /path" to the error log
+ * (fd 2, which Apache points at it) with write(2), then hands the signal on
+ * to whoever had it before (Apache's core-dump handler, or the default).
+ * Python's faulthandler, enabled on the same fd, adds the Python stack.
+ *
  * Locking: slots are written by their own thread and read by the watchdog
  * with atomic loads; the watchdog takes the GIL only to fire.
  */
@@ -49,6 +56,12 @@ static __thread guard_slot_t *my_slot;
 static PyObject *timeout_exc[PW_MAX_INTERPS];
 
 static volatile apr_uint32_t requests_done, in_flight;
+
+/* What this thread serves, for the crash line: "GET /path". */
+static __thread char crash_what[256];
+static struct sigaction crash_prev[NSIG];
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
+                                     SIGILL };
 static volatile apr_uint32_t recycling;
 static int threaded;
 static server_rec *main_server;
@@ -90,6 +103,77 @@ static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
     return NULL;
 }
 
+/* Async-signal-safe: only write(2) and plain memory. */
+static void crash_write(const char *s)
+{
+    ssize_t n = (ssize_t)strlen(s);
+
+    while (n > 0) {
+        ssize_t w = write(STDERR_FILENO, s, (size_t)n);
+        if (w <= 0) {
+            return;
+        }
+        s += w;
+        n -= w;
+    }
+}
+
+static void crash_num(long v)
+{
+    char buf[24], *p = buf + sizeof(buf) - 1;
+
+    *p = '\0';
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 && p > buf);
+    crash_write(p);
+}
+
+static void crash_handler(int sig, siginfo_t *info, void *ctx)
+{
+    struct sigaction *prev = &crash_prev[sig];
+
+    crash_write("[pywsgi:crit] [pid ");
+    crash_num((long)getpid());
+    crash_write("] PW0003: the process is crashing on signal ");
+    crash_num(sig);
+    if (crash_what[0]) {
+        crash_write(" while serving ");
+        crash_write(crash_what);
+    }
+    else {
+        crash_write(" outside any request");
+    }
+    crash_write("\n");
+
+    /* Hand it on: Apache's handler or the default action (core, exit). */
+    if (prev->sa_flags & SA_SIGINFO) {
+        prev->sa_sigaction(sig, info, ctx);
+        return;
+    }
+    if (prev->sa_handler != SIG_DFL && prev->sa_handler != SIG_IGN) {
+        prev->sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void crash_handlers_install(void)
+{
+    struct sigaction sa;
+    size_t i;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_sigaction = crash_handler;
+    sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
+    sigemptyset(&sa.sa_mask);
+    for (i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++) {
+        sigaction(crash_signals[i], &sa, &crash_prev[crash_signals[i]]);
+    }
+}
+
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
 {
     apr_thread_t *thd;
@@ -98,6 +182,7 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     int threads = 1, need_watchdog = 0, i;
 
     main_server = s;
+    crash_handlers_install();
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
     threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
     for (v = s; v; v = v->next) {
@@ -143,6 +228,7 @@ void pw_guard_begin(request_rec *r, int interp)
     apr_interval_time_t timeout;
 
     apr_atomic_inc32(&in_flight);
+    apr_snprintf(crash_what, sizeof(crash_what), "%s %s", r->method, r->uri);
     if (recycling) {
         /* Tell this client to go elsewhere next time ("Connection:
          * close"): the child is on its way out. */
@@ -173,6 +259,7 @@ int pw_guard_end(void)
 {
     int fired = 0;
 
+    crash_what[0] = '\0';
     if (my_slot && my_slot->deadline) {
         my_slot->deadline = 0;
         fired = my_slot->fired;

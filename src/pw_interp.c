@@ -224,6 +224,19 @@ static int interp_setup(server_rec *s, int interp)
         return -1;
     }
     Py_DECREF(threading);
+    if (interp == 0) {
+        /* A crash in a C extension then leaves the Python stack of the
+         * crashing thread in the error log (Apache's stderr), after the
+         * module's own PW0003 line. */
+        PyObject *fh = PyImport_ImportModule("faulthandler");
+        PyObject *res = fh ? PyObject_CallMethod(fh, "enable", "ii", 2, 0)
+                           : NULL;
+        Py_XDECREF(res);
+        Py_XDECREF(fh);
+        if (res == NULL) {
+            PyErr_Clear();
+        }
+    }
     sys_path = PySys_GetObject("path");    /* borrowed */
     if (sys_path == NULL || !PyList_Check(sys_path)) {
         PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
