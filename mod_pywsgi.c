@@ -2,7 +2,8 @@
  * mod_pywsgi.c: the front door — the module record and the hooks.
  *
  * Each concern lives in its own file under src/ and registers its own
- * hooks; this file only wires them together.  See docs/architecture.md.
+ * hooks; this file only wires them together.  README.md ("Architecture")
+ * draws the way a request takes through them.
  */
 #include "pw_common.h"
 #include "pw_app.h"

@@ -79,6 +79,24 @@ static inline void pw_err_restore(PyObject *exc)
 #define PW_TSTATE_INTERP(t) PyThreadState_GetInterpreter(t)
 #endif
 
+/*
+ * getattr that says "absent" without raising AttributeError: building that
+ * exception (its formatted message) costs more than the rest of a small
+ * request.  PyObject_GetOptionalAttr is public from 3.13; before, the same
+ * function was _PyObject_LookupAttr (3.7-3.12).  1 found, 0 absent, -1
+ * error.
+ */
+#if PY_VERSION_HEX >= 0x030D0000
+#define PW_GETATTR_OPTIONAL(o, name, res) PyObject_GetOptionalAttr(o, name, res)
+#else
+#define PW_GETATTR_OPTIONAL(o, name, res) _PyObject_LookupAttr(o, name, res)
+#endif
+
+/* Vectorcall is public from 3.9 (3.8 spells it with an underscore). */
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_Vectorcall _PyObject_Vectorcall
+#endif
+
 /* "3.11": the bin/pythonX.Y the module was built against. */
 #define PW_STR_(x) #x
 #define PW_STR(x) PW_STR_(x)

@@ -119,6 +119,18 @@ int pw_environ_interp_init(server_rec *s, int interp)
     return rc;
 }
 
+/* A port number as str, without PyUnicode_FromFormat's format parser. */
+static PyObject *str_port(unsigned int v)
+{
+    char buf[12], *p = buf + sizeof(buf);
+
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && p > buf);
+    return PyUnicode_DecodeLatin1(p, buf + sizeof(buf) - p, NULL);
+}
+
 static inline PyObject *str_latin1(const char *s)
 {
     return PyUnicode_DecodeLatin1(s, strlen(s), NULL);
@@ -278,10 +290,9 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
         || set_steal(d, st->server_protocol, protocol) < 0
         || set_steal(d, st->server_name,
                      str_latin1(ap_get_server_name(r))) < 0
-        || set_steal(d, st->server_port,
-                     PyUnicode_FromFormat("%u", ap_get_server_port(r))) < 0
+        || set_steal(d, st->server_port, str_port(ap_get_server_port(r))) < 0
         || set_steal(d, st->remote_addr, str_latin1(r->useragent_ip)) < 0
-        || set_steal(d, st->remote_port, PyUnicode_FromFormat("%u",
+        || set_steal(d, st->remote_port, str_port(
                      r->useragent_addr ? r->useragent_addr->port
                                        : c->client_addr->port)) < 0
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0

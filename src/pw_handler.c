@@ -167,7 +167,10 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
         goto done;
     }
 
-    result = PyObject_CallFunctionObjArgs(app, environ, start, NULL);
+    {
+        PyObject *args[2] = { environ, start };
+        result = PyObject_Vectorcall(app, args, 2, NULL);
+    }
     if (result == NULL) {
         pw_log_exception(r, r->server, "PW0301: %s: application '%s' "
                          "raised", r->uri, target);

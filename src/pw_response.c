@@ -17,6 +17,7 @@
 #include "pw_response.h"
 #include "pw_http.h"
 #include "pw_log.h"
+#include "pw_interp.h"
 #include "util_filter.h"
 #include <sys/stat.h>
 #include <unistd.h>
@@ -55,6 +56,10 @@ typedef struct {
 } pw_filewrapper_t;
 
 static PyTypeObject resp_type, filewrapper_type;
+static PyMethodDef write_def;
+
+/* "close", per interpreter: looked up on every response. */
+static PyObject *str_close[PW_MAX_INTERPS];
 
 /* ---- headers ---------------------------------------------------------- */
 
@@ -192,9 +197,19 @@ static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
     static char *kwlist[] = { "status", "response_headers", "exc_info",
                               NULL };
     PyObject *status, *headers, *exc_info = Py_None;
+    Py_ssize_t nargs = PyTuple_GET_SIZE(args);
 
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response", kwlist,
-                                     &status, &headers, &exc_info)) {
+    /* Positional, as every framework calls it: no argument parser. */
+    if (kw == NULL && (nargs == 2 || nargs == 3)) {
+        status = PyTuple_GET_ITEM(args, 0);
+        headers = PyTuple_GET_ITEM(args, 1);
+        if (nargs == 3) {
+            exc_info = PyTuple_GET_ITEM(args, 2);
+        }
+    }
+    else if (!PyArg_ParseTupleAndKeywords(args, kw, "OO|O:start_response",
+                                          kwlist, &status, &headers,
+                                          &exc_info)) {
         return NULL;
     }
     if (self->r == NULL) {
@@ -234,7 +249,8 @@ static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
         return NULL;
     }
     if (self->write == NULL) {
-        self->write = PyObject_GetAttrString((PyObject *)self, "write");
+        /* The bound method, made directly: no attribute lookup. */
+        self->write = PyCFunction_New(&write_def, (PyObject *)self);
         if (self->write == NULL) {
             return NULL;
         }
@@ -436,11 +452,21 @@ static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
 /* Call result.close() if it has one (PEP 3333: always, exactly once). */
 static void close_result(pw_resp_t *self, PyObject *result)
 {
-    PyObject *close, *res;
+    PyObject *close = NULL, *res;
+    int found;
 
-    close = PyObject_GetAttrString(result, "close");
-    if (close == NULL) {
-        PyErr_Clear();
+    if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
+        return;     /* no close() to call */
+    }
+    found = PW_GETATTR_OPTIONAL(result, str_close[pw_interp_current()],
+                                &close);
+    if (found <= 0) {
+        if (found < 0) {
+            pw_log_exception(self->r, self->r->server, "PW0309: %s: looking"
+                             " up close() of the response of application "
+                             "'%s' raised", self->r->uri, self->target);
+            self->failed = 1;
+        }
         return;
     }
     res = PyObject_CallNoArgs(close);
@@ -597,10 +623,9 @@ static void resp_dealloc(pw_resp_t *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyMethodDef resp_methods[] = {
-    { "write", (PyCFunction)resp_write, METH_O,
-      "write(data): send body bytes now (PEP 3333)." },
-    { NULL }
+static PyMethodDef write_def = {
+    "write", (PyCFunction)resp_write, METH_O,
+    "write(data): send body bytes now (PEP 3333)."
 };
 
 static PyTypeObject resp_type = {
@@ -611,7 +636,6 @@ static PyTypeObject resp_type = {
     .tp_call = (ternaryfunc)resp_call,
     .tp_flags = Py_TPFLAGS_DEFAULT,
     .tp_doc = "start_response(status, response_headers, exc_info=None)",
-    .tp_methods = resp_methods,
 };
 
 PyObject *pw_response_new(request_rec *r, const char *target)
@@ -718,7 +742,9 @@ PyObject *pw_response_file_wrapper(void)
 
 int pw_response_interp_init(void)
 {
-    if (PyType_Ready(&resp_type) < 0) {
+    str_close[pw_interp_current()] = PyUnicode_InternFromString("close");
+    if (str_close[pw_interp_current()] == NULL
+        || PyType_Ready(&resp_type) < 0) {
         return -1;
     }
     return PyType_Ready(&filewrapper_type);
