@@ -81,6 +81,11 @@ typedef struct {
     pw_metrics_child_t *children; /* by slot */
 } pw_metrics_snapshot_t;
 
+/* Seconds as the shortest plain decimal with at most 6 places ("0.0005",
+ * "2.5", "30"): Prometheus le labels, JSON numbers, log lines.  (APR's %g
+ * writes ".0005", which JSON does not accept.) */
+const char *pw_metrics_fmt_seconds(apr_pool_t *p, double s);
+
 /* Are metrics kept (PyWSGIMetrics On and the shared memory there)? */
 int pw_metrics_enabled(void);
 

@@ -1,0 +1,649 @@
+/*
+ * pw_status.c: the figures of pw_metrics.c for people and for machines.
+ *
+ * Here: the pywsgi-status handler (an HTML page that refreshes itself,
+ * ?format=json, ?format=prometheus in the text exposition format 0.0.4) and
+ * the mod_pywsgi section of mod_status's page (its optional status_hook;
+ * ?auto gets the short form).  Not here: collecting the figures.
+ *
+ * Locking: none.  Pure C over a lock-free snapshot of the shared memory;
+ * never the GIL or Python, so the page answers while every Python thread
+ * is busy or stuck.  The page's own requests never reach pw_handler.c and
+ * so are not counted as app requests.
+ */
+#include "pw_status.h"
+#include "pw_metrics.h"
+#include "ap_mpm.h"
+#include "mod_status.h"
+
+APLOG_USE_MODULE(pywsgi);
+
+static int status_handler(request_rec *r);
+static int status_hook(request_rec *r, int flags);
+static const char *query_format(request_rec *r);
+static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap);
+static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap);
+static void render_prometheus(request_rec *r,
+                              const pw_metrics_snapshot_t *snap);
+static const char *json_str(apr_pool_t *p, const char *s);
+static const char *prom_label(apr_pool_t *p, const char *s);
+static const char *human_secs(apr_pool_t *p, double s);
+static const char *human_bytes(apr_pool_t *p, apr_uint64_t n);
+static apr_uint64_t total_requests(const pw_metrics_app_t *a);
+static const char **le_labels(apr_pool_t *p);
+
+static const char *const class_names[PW_METRICS_CLASSES] = {
+    "1xx", "2xx", "3xx", "4xx", "5xx"
+};
+
+/* The percentiles the HTML page, JSON and mod_status show. */
+static const double quantiles[] = { 0.5, 0.9, 0.99 };
+static const char *const quantile_names[] = { "p50", "p90", "p99" };
+#define NQUANTILES 3
+
+#define SECS(us) ((double)(us) / APR_USEC_PER_SEC)
+
+void pw_status_register_hooks(apr_pool_t *p)
+{
+    ap_hook_handler(status_handler, NULL, NULL, APR_HOOK_MIDDLE);
+    /* Optional: does nothing unless mod_status is loaded. */
+    APR_OPTIONAL_HOOK(ap, status_hook, status_hook, NULL, NULL,
+                      APR_HOOK_MIDDLE);
+}
+
+static int status_handler(request_rec *r)
+{
+    const char *format;
+    pw_metrics_snapshot_t *snap;
+
+    if (r->handler == NULL || strcmp(r->handler, PW_STATUS_HANDLER) != 0) {
+        return DECLINED;
+    }
+    r->allowed |= (AP_METHOD_BIT << M_GET);
+    if (r->method_number != M_GET) {
+        return HTTP_METHOD_NOT_ALLOWED;
+    }
+    apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+    snap = pw_metrics_snapshot(r->pool);
+    if (snap == NULL) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PW0504: %s: %s "
+                      "requested but PyWSGIMetrics is Off", r->uri,
+                      PW_STATUS_HANDLER);
+        r->status = HTTP_NOT_FOUND;
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rputs("mod_pywsgi: metrics are off (PyWSGIMetrics Off)\n", r);
+        return OK;
+    }
+    format = query_format(r);
+    if (strcmp(format, "json") == 0) {
+        ap_set_content_type(r, "application/json");
+        if (!r->header_only) {
+            render_json(r, snap);
+        }
+    }
+    else if (strcmp(format, "prometheus") == 0) {
+        /* The text exposition format's own content type. */
+        ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
+        if (!r->header_only) {
+            render_prometheus(r, snap);
+        }
+    }
+    else if (strcmp(format, "html") == 0) {
+        ap_set_content_type(r, "text/html; charset=utf-8");
+        if (!r->header_only) {
+            render_html(r, snap);
+        }
+    }
+    else {
+        r->status = HTTP_BAD_REQUEST;
+        ap_set_content_type(r, "text/plain; charset=utf-8");
+        ap_rputs("mod_pywsgi: format must be html, json or prometheus\n",
+                 r);
+    }
+    return OK;
+}
+
+/* ?format=NAME anywhere in the query string; html when absent. */
+static const char *query_format(request_rec *r)
+{
+    const char *a = r->args;
+
+    while (a && *a) {
+        const char *end = strchr(a, '&');
+        apr_size_t len = end ? (apr_size_t)(end - a) : strlen(a);
+
+        if (len >= 7 && strncmp(a, "format=", 7) == 0) {
+            return apr_pstrmemdup(r->pool, a + 7, len - 7);
+        }
+        a = end ? end + 1 : NULL;
+    }
+    return "html";
+}
+
+static apr_uint64_t total_requests(const pw_metrics_app_t *a)
+{
+    apr_uint64_t n = 0;
+    int c;
+
+    for (c = 0; c < PW_METRICS_CLASSES; c++) {
+        n += a->requests[c];
+    }
+    return n;
+}
+
+/* The finite bucket bounds as text, "0.0005" to "30". */
+static const char **le_labels(apr_pool_t *p)
+{
+    const char **le = apr_palloc(p, (PW_METRICS_BUCKETS - 1) * sizeof(*le));
+    int b;
+
+    for (b = 0; b < PW_METRICS_BUCKETS - 1; b++) {
+        le[b] = pw_metrics_fmt_seconds(p, pw_metrics_bucket_le[b]);
+    }
+    return le;
+}
+
+/* --- JSON ------------------------------------------------------------- */
+
+/* A JSON string literal (RFC 8259): quote, backslash and control
+ * characters escaped; other bytes as they are (the config is UTF-8). */
+static const char *json_str(apr_pool_t *p, const char *s)
+{
+    apr_size_t len = strlen(s);
+    char *out = apr_palloc(p, len * 6 + 3), *o = out;
+
+    *o++ = '"';
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = c;
+        }
+        else if (c < 0x20 || c == 0x7f) {
+            o += apr_snprintf(o, 7, "\\u%04x", c);
+        }
+        else {
+            *o++ = c;
+        }
+    }
+    *o++ = '"';
+    *o = '\0';
+    return out;
+}
+
+static void json_quantile(request_rec *r, const char *name, double v)
+{
+    if (v < 0) {
+        ap_rprintf(r, ", \"%s\": null", name);
+    }
+    else {
+        ap_rprintf(r, ", \"%s\": %.6f", name, v);
+    }
+}
+
+static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
+{
+    const char **le = le_labels(r->pool);
+    int i, b, c, q;
+
+    ap_rprintf(r, "{\"version\": \"%s\", \"mpm\": %s, \"started\": %.6f, "
+               "\"now\": %.6f, \"in_flight\": %" APR_INT64_T_FMT ", "
+               "\"child_starts\": %" APR_UINT64_T_FMT ", \"child_exits\": %"
+               APR_UINT64_T_FMT ", \"gil_wait_seconds\": %.6f,\n",
+               PW_VERSION, json_str(r->pool, ap_show_mpm()),
+               SECS(snap->started), SECS(snap->now), snap->in_flight,
+               snap->child_starts, snap->child_exits,
+               SECS(snap->gil_wait_us));
+
+    ap_rputs(" \"apps\": [", r);
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+        apr_uint64_t cum = 0;
+
+        ap_rprintf(r, "%s\n  {\"app\": %s, \"requests\": %" APR_UINT64_T_FMT
+                   ", \"status\": {", i ? "," : "", json_str(r->pool, a->app),
+                   total_requests(a));
+        for (c = 0; c < PW_METRICS_CLASSES; c++) {
+            ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, c ? ", " : "",
+                       class_names[c], a->requests[c]);
+        }
+        ap_rprintf(r, "}, \"exceptions\": %" APR_UINT64_T_FMT ", "
+                   "\"in_flight\": %" APR_INT64_T_FMT ", \"bytes_in\": %"
+                   APR_UINT64_T_FMT ", \"bytes_out\": %" APR_UINT64_T_FMT
+                   ",\n   \"duration\": {\"sum\": %.6f, \"count\": %"
+                   APR_UINT64_T_FMT, a->exceptions, a->in_flight,
+                   a->bytes_in, a->bytes_out, SECS(a->duration_us),
+                   a->count);
+        for (q = 0; q < NQUANTILES; q++) {
+            json_quantile(r, quantile_names[q],
+                          pw_metrics_quantile(a, quantiles[q]));
+        }
+        ap_rputs(", \"buckets\": [", r);
+        for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+            cum += a->buckets[b];
+            if (b < PW_METRICS_BUCKETS - 1) {
+                ap_rprintf(r, "{\"le\": %s, \"count\": %" APR_UINT64_T_FMT
+                           "}, ", le[b], cum);
+            }
+            else {
+                ap_rprintf(r, "{\"le\": \"+Inf\", \"count\": %"
+                           APR_UINT64_T_FMT "}", cum);
+            }
+        }
+        ap_rputs("]}}", r);
+    }
+
+    ap_rputs("],\n \"children\": [", r);
+    for (i = 0; i < snap->nchildren; i++) {
+        const pw_metrics_child_t *ch = &snap->children[i];
+
+        ap_rprintf(r, "%s\n  {\"pid\": %" APR_PID_T_FMT ", \"slot\": %d, "
+                   "\"started\": %.6f, \"requests\": %" APR_UINT64_T_FMT
+                   ", \"rss_bytes\": %" APR_UINT64_T_FMT ", "
+                   "\"gc_collections\": %" APR_UINT64_T_FMT ", "
+                   "\"gil_wait_seconds\": %.6f, \"in_flight\": %"
+                   APR_INT64_T_FMT "}", i ? "," : "", ch->pid, ch->slot,
+                   SECS(ch->started), ch->requests, ch->rss,
+                   ch->gc_collections, SECS(ch->gil_wait_us),
+                   ch->in_flight);
+    }
+    ap_rputs("]}\n", r);
+}
+
+/* --- Prometheus text format 0.0.4 ---------------------------------------- */
+
+/* A label value: backslash, double quote and newline escaped, as the
+ * exposition format requires. */
+static const char *prom_label(apr_pool_t *p, const char *s)
+{
+    apr_size_t len = strlen(s);
+    char *out = apr_palloc(p, len * 2 + 1), *o = out;
+
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"') {
+            *o++ = '\\';
+            *o++ = *s;
+        }
+        else if (*s == '\n') {
+            *o++ = '\\';
+            *o++ = 'n';
+        }
+        else {
+            *o++ = *s;
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+static void prom_family(request_rec *r, const char *name, const char *type,
+                        const char *help)
+{
+    ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_prometheus(request_rec *r,
+                              const pw_metrics_snapshot_t *snap)
+{
+    const char **labels = apr_palloc(r->pool, (snap->napps + 1)
+                                                  * sizeof(*labels));
+    const char **le = le_labels(r->pool);
+    int i, b, c;
+
+    for (i = 0; i < snap->napps; i++) {
+        labels[i] = prom_label(r->pool, snap->apps[i].app);
+    }
+
+    prom_family(r, "pywsgi_requests_total", "counter",
+                "Requests a WSGI application handled, by final status "
+                "class.");
+    for (i = 0; i < snap->napps; i++) {
+        for (c = 0; c < PW_METRICS_CLASSES; c++) {
+            ap_rprintf(r, "pywsgi_requests_total{app=\"%s\",status_class="
+                       "\"%s\"} %" APR_UINT64_T_FMT "\n", labels[i],
+                       class_names[c], snap->apps[i].requests[c]);
+        }
+    }
+
+    prom_family(r, "pywsgi_exceptions_total", "counter",
+                "Requests whose application failed: raised, returned the "
+                "wrong types, or could not be loaded.");
+    for (i = 0; i < snap->napps; i++) {
+        ap_rprintf(r, "pywsgi_exceptions_total{app=\"%s\"} %"
+                   APR_UINT64_T_FMT "\n", labels[i],
+                   snap->apps[i].exceptions);
+    }
+
+    prom_family(r, "pywsgi_request_duration_seconds", "histogram",
+                "Time mod_pywsgi spent on a request, the wait for the GIL "
+                "included.");
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+        apr_uint64_t cum = 0;
+
+        for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+            cum += a->buckets[b];
+            if (b < PW_METRICS_BUCKETS - 1) {
+                ap_rprintf(r, "pywsgi_request_duration_seconds_bucket{app="
+                           "\"%s\",le=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                           labels[i], le[b], cum);
+            }
+            else {
+                ap_rprintf(r, "pywsgi_request_duration_seconds_bucket{app="
+                           "\"%s\",le=\"+Inf\"} %" APR_UINT64_T_FMT "\n",
+                           labels[i], cum);
+            }
+        }
+        ap_rprintf(r, "pywsgi_request_duration_seconds_sum{app=\"%s\"} %.6f"
+                   "\npywsgi_request_duration_seconds_count{app=\"%s\"} %"
+                   APR_UINT64_T_FMT "\n", labels[i], SECS(a->duration_us),
+                   labels[i], a->count);
+    }
+
+    prom_family(r, "pywsgi_request_body_bytes_total", "counter",
+                "Request body bytes the application read.");
+    for (i = 0; i < snap->napps; i++) {
+        ap_rprintf(r, "pywsgi_request_body_bytes_total{app=\"%s\"} %"
+                   APR_UINT64_T_FMT "\n", labels[i], snap->apps[i].bytes_in);
+    }
+    prom_family(r, "pywsgi_response_body_bytes_total", "counter",
+                "Response body bytes the application produced.");
+    for (i = 0; i < snap->napps; i++) {
+        ap_rprintf(r, "pywsgi_response_body_bytes_total{app=\"%s\"} %"
+                   APR_UINT64_T_FMT "\n", labels[i],
+                   snap->apps[i].bytes_out);
+    }
+
+    prom_family(r, "pywsgi_requests_in_flight", "gauge",
+                "Requests an application is handling now.");
+    ap_rprintf(r, "pywsgi_requests_in_flight %" APR_INT64_T_FMT "\n",
+               snap->in_flight);
+
+    prom_family(r, "pywsgi_process_resident_memory_bytes", "gauge",
+                "Resident memory of each live Apache child.");
+    for (i = 0; i < snap->nchildren; i++) {
+        ap_rprintf(r, "pywsgi_process_resident_memory_bytes{pid=\"%"
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+                   snap->children[i].pid, snap->children[i].rss);
+    }
+    prom_family(r, "pywsgi_process_requests_total", "counter",
+                "Requests each live child has served to applications.");
+    for (i = 0; i < snap->nchildren; i++) {
+        ap_rprintf(r, "pywsgi_process_requests_total{pid=\"%" APR_PID_T_FMT
+                   "\"} %" APR_UINT64_T_FMT "\n", snap->children[i].pid,
+                   snap->children[i].requests);
+    }
+    prom_family(r, "pywsgi_process_gc_collections_total", "counter",
+                "Python garbage collections in each live child (all "
+                "generations; sampled at most once a second).");
+    for (i = 0; i < snap->nchildren; i++) {
+        ap_rprintf(r, "pywsgi_process_gc_collections_total{pid=\"%"
+                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+                   snap->children[i].pid, snap->children[i].gc_collections);
+    }
+    prom_family(r, "pywsgi_process_gil_wait_seconds_total", "counter",
+                "Time requests in each live child waited for the GIL.");
+    for (i = 0; i < snap->nchildren; i++) {
+        ap_rprintf(r, "pywsgi_process_gil_wait_seconds_total{pid=\"%"
+                   APR_PID_T_FMT "\"} %.6f\n", snap->children[i].pid,
+                   SECS(snap->children[i].gil_wait_us));
+    }
+    prom_family(r, "pywsgi_process_start_time_seconds", "gauge",
+                "When each live child started, in seconds since the epoch.");
+    for (i = 0; i < snap->nchildren; i++) {
+        ap_rprintf(r, "pywsgi_process_start_time_seconds{pid=\"%"
+                   APR_PID_T_FMT "\"} %.6f\n", snap->children[i].pid,
+                   SECS(snap->children[i].started));
+    }
+
+    prom_family(r, "pywsgi_gil_wait_seconds_total", "counter",
+                "Time requests waited for the GIL, in every child, exited "
+                "ones included.");
+    ap_rprintf(r, "pywsgi_gil_wait_seconds_total %.6f\n",
+               SECS(snap->gil_wait_us));
+    prom_family(r, "pywsgi_children", "gauge", "Live Apache children.");
+    ap_rprintf(r, "pywsgi_children %d\n", snap->nchildren);
+    prom_family(r, "pywsgi_child_starts_total", "counter",
+                "Apache children started.");
+    ap_rprintf(r, "pywsgi_child_starts_total %" APR_UINT64_T_FMT "\n",
+               snap->child_starts);
+    prom_family(r, "pywsgi_child_exits_total", "counter",
+                "Apache children that exited (recycled, idle, or died).");
+    ap_rprintf(r, "pywsgi_child_exits_total %" APR_UINT64_T_FMT "\n",
+               snap->child_exits);
+    prom_family(r, "pywsgi_metrics_start_time_seconds", "gauge",
+                "When these counters started: Apache's last start or "
+                "restart, in seconds since the epoch.");
+    ap_rprintf(r, "pywsgi_metrics_start_time_seconds %.6f\n",
+               SECS(snap->started));
+    prom_family(r, "pywsgi_info", "gauge",
+                "mod_pywsgi's version and Apache's MPM.");
+    ap_rprintf(r, "pywsgi_info{version=\"%s\",mpm=\"%s\"} 1\n", PW_VERSION,
+               prom_label(r->pool, ap_show_mpm()));
+}
+
+/* --- HTML -------------------------------------------------------------- */
+
+static const char *human_secs(apr_pool_t *p, double s)
+{
+    if (s < 0) {
+        return "-";
+    }
+    if (s < 0.001) {
+        return apr_psprintf(p, "%.0f \xc2\xb5s", s * 1e6);
+    }
+    if (s < 1) {
+        return apr_psprintf(p, "%.1f ms", s * 1e3);
+    }
+    return apr_psprintf(p, "%.2f s", s);
+}
+
+static const char *human_bytes(apr_pool_t *p, apr_uint64_t n)
+{
+    if (n < 1024) {
+        return apr_psprintf(p, "%" APR_UINT64_T_FMT " B", n);
+    }
+    if (n < 1024 * 1024) {
+        return apr_psprintf(p, "%.1f KiB", n / 1024.0);
+    }
+    if (n < (apr_uint64_t)1024 * 1024 * 1024) {
+        return apr_psprintf(p, "%.1f MiB", n / (1024.0 * 1024));
+    }
+    return apr_psprintf(p, "%.2f GiB", n / (1024.0 * 1024 * 1024));
+}
+
+static const char *html_time(apr_pool_t *p, apr_time_t t)
+{
+    char *buf = apr_palloc(p, 32);
+    apr_time_exp_t x;
+    apr_size_t len;
+
+    apr_time_exp_lt(&x, t);
+    apr_strftime(buf, &len, 32, "%Y-%m-%d %H:%M:%S", &x);
+    return buf;
+}
+
+/* Element ids and classes are an interface: t/metrics.t and people's
+ * scrapers read them.  #pywsgi-apps tr.pywsgi-app[data-app] td.<figure>,
+ * #pywsgi-children tr.pywsgi-child[data-pid] td.<figure>, raw numbers in
+ * data-value where the text is rounded for people. */
+static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
+{
+    apr_pool_t *p = r->pool;
+    int i, b, c, q;
+
+    ap_rputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
+             "<meta charset=\"utf-8\">\n"
+             "<meta http-equiv=\"refresh\" content=\"5\">\n"
+             "<title>mod_pywsgi status</title>\n<style>\n"
+             "body{font-family:sans-serif;margin:1.5em;color:#222}\n"
+             "table{border-collapse:collapse;margin-bottom:1.5em}\n"
+             "th,td{border:1px solid #ccc;padding:.25em .6em}\n"
+             "td{text-align:right}td.app{text-align:left}\n"
+             "th{background:#eee}\n"
+             "tr.failing td.s5xx,tr.failing td.exceptions{color:#b00}\n"
+             "</style>\n</head>\n<body>\n<h1>mod_pywsgi status</h1>\n", r);
+    ap_rprintf(r, "<p id=\"pywsgi-summary\">mod_pywsgi %s, MPM %s. Counting "
+               "since <span id=\"pywsgi-started\">%s</span> (%s ago). "
+               "In flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
+               "</span>. Children: <span id=\"pywsgi-children-live\">%d"
+               "</span> live, <span id=\"pywsgi-child-starts\">%"
+               APR_UINT64_T_FMT "</span> started, <span "
+               "id=\"pywsgi-child-exits\">%" APR_UINT64_T_FMT "</span> "
+               "exited. Time waiting for the GIL: <span "
+               "id=\"pywsgi-gil-wait\">%s</span>. Refreshes every 5 s; also "
+               "as <a href=\"?format=json\">JSON</a> and <a "
+               "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
+               PW_VERSION, ap_escape_html(p, ap_show_mpm()),
+               html_time(p, snap->started),
+               human_secs(p, SECS(snap->now - snap->started)),
+               snap->in_flight, snap->nchildren, snap->child_starts,
+               snap->child_exits, human_secs(p, SECS(snap->gil_wait_us)));
+
+    ap_rputs("<h2>Applications</h2>\n<table id=\"pywsgi-apps\">\n<thead><tr>"
+             "<th>Application</th><th>Requests</th>", r);
+    for (c = 0; c < PW_METRICS_CLASSES; c++) {
+        ap_rprintf(r, "<th>%s</th>", class_names[c]);
+    }
+    ap_rputs("<th>Exceptions</th><th>In flight</th><th>Mean</th>"
+             "<th>p50</th><th>p90</th><th>p99</th><th>Bytes in</th>"
+             "<th>Bytes out</th></tr></thead>\n<tbody>\n", r);
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+        const char *name = ap_escape_html(p, a->app);
+        double mean = a->count ? SECS(a->duration_us) / a->count : -1;
+
+        ap_rprintf(r, "<tr class=\"pywsgi-app%s\" data-app=\"%s\">"
+                   "<td class=\"app\">%s</td><td class=\"requests\">%"
+                   APR_UINT64_T_FMT "</td>",
+                   a->requests[4] || a->exceptions ? " failing" : "", name,
+                   name, total_requests(a));
+        for (c = 0; c < PW_METRICS_CLASSES; c++) {
+            ap_rprintf(r, "<td class=\"s%s\">%" APR_UINT64_T_FMT "</td>",
+                       class_names[c], a->requests[c]);
+        }
+        ap_rprintf(r, "<td class=\"exceptions\">%" APR_UINT64_T_FMT "</td>"
+                   "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
+                   "<td class=\"mean\" data-value=\"%.6f\">%s</td>",
+                   a->exceptions, a->in_flight, mean, human_secs(p, mean));
+        for (q = 0; q < NQUANTILES; q++) {
+            double v = pw_metrics_quantile(a, quantiles[q]);
+            ap_rprintf(r, "<td class=\"%s\" data-value=\"%.6f\">%s</td>",
+                       quantile_names[q], v, human_secs(p, v));
+        }
+        ap_rprintf(r, "<td class=\"bytes-in\" data-value=\"%"
+                   APR_UINT64_T_FMT "\">%s</td><td class=\"bytes-out\" "
+                   "data-value=\"%" APR_UINT64_T_FMT "\">%s</td></tr>\n",
+                   a->bytes_in, human_bytes(p, a->bytes_in), a->bytes_out,
+                   human_bytes(p, a->bytes_out));
+    }
+    ap_rputs("</tbody>\n</table>\n", r);
+
+    ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n<thead><tr>"
+             "<th>PID</th><th>Slot</th><th>Up for</th><th>Requests</th>"
+             "<th>In flight</th><th>Resident memory</th><th>GC runs</th>"
+             "<th>GIL wait</th></tr></thead>\n<tbody>\n", r);
+    for (i = 0; i < snap->nchildren; i++) {
+        const pw_metrics_child_t *ch = &snap->children[i];
+
+        ap_rprintf(r, "<tr class=\"pywsgi-child\" data-pid=\"%"
+                   APR_PID_T_FMT "\"><td class=\"pid\">%" APR_PID_T_FMT
+                   "</td><td class=\"slot\">%d</td><td class=\"uptime\">%s"
+                   "</td><td class=\"requests\">%" APR_UINT64_T_FMT "</td>"
+                   "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
+                   "<td class=\"rss\" data-value=\"%" APR_UINT64_T_FMT "\">"
+                   "%s</td><td class=\"gc\">%" APR_UINT64_T_FMT "</td>"
+                   "<td class=\"gil-wait\" data-value=\"%.6f\">%s</td>"
+                   "</tr>\n", ch->pid, ch->pid, ch->slot,
+                   human_secs(p, SECS(snap->now - ch->started)),
+                   ch->requests, ch->in_flight, ch->rss,
+                   human_bytes(p, ch->rss), ch->gc_collections,
+                   SECS(ch->gil_wait_us),
+                   human_secs(p, SECS(ch->gil_wait_us)));
+    }
+    ap_rputs("</tbody>\n</table>\n", r);
+
+    ap_rputs("<h2>Latency histogram</h2>\n<p>Requests that took at most "
+             "so long (cumulative, as Prometheus counts).</p>\n"
+             "<table id=\"pywsgi-latency\">\n<thead><tr><th>Application</th>",
+             r);
+    for (b = 0; b < PW_METRICS_BUCKETS - 1; b++) {
+        ap_rprintf(r, "<th>&le; %s</th>",
+                   human_secs(p, pw_metrics_bucket_le[b]));
+    }
+    ap_rputs("<th>all</th></tr></thead>\n<tbody>\n", r);
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+        apr_uint64_t cum = 0;
+
+        ap_rprintf(r, "<tr class=\"pywsgi-latency\" data-app=\"%s\"><td "
+                   "class=\"app\">%s</td>", ap_escape_html(p, a->app),
+                   ap_escape_html(p, a->app));
+        for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+            cum += a->buckets[b];
+            ap_rprintf(r, "<td class=\"le\">%" APR_UINT64_T_FMT "</td>",
+                       cum);
+        }
+        ap_rputs("</tr>\n", r);
+    }
+    ap_rputs("</tbody>\n</table>\n</body>\n</html>\n", r);
+}
+
+/* --- mod_status -------------------------------------------------------- */
+
+static int status_hook(request_rec *r, int flags)
+{
+    pw_metrics_snapshot_t *snap = pw_metrics_snapshot(r->pool);
+    apr_uint64_t requests = 0, failed = 0, errors = 0, rss = 0;
+    int i;
+
+    if (snap == NULL) {
+        return OK;
+    }
+    for (i = 0; i < snap->napps; i++) {
+        requests += total_requests(&snap->apps[i]);
+        errors += snap->apps[i].requests[4];
+        failed += snap->apps[i].exceptions;
+    }
+    for (i = 0; i < snap->nchildren; i++) {
+        rss += snap->children[i].rss;
+    }
+    if (flags & AP_STATUS_SHORT) {
+        /* ?auto: "Key: value" lines, like mod_status's own. */
+        ap_rprintf(r, "PyWSGIRequests: %" APR_UINT64_T_FMT "\n"
+                   "PyWSGIServerErrors: %" APR_UINT64_T_FMT "\n"
+                   "PyWSGIExceptions: %" APR_UINT64_T_FMT "\n"
+                   "PyWSGIInFlight: %" APR_INT64_T_FMT "\n"
+                   "PyWSGIChildren: %d\n"
+                   "PyWSGIResidentMemory: %" APR_UINT64_T_FMT "\n",
+                   requests, errors, failed, snap->in_flight,
+                   snap->nchildren, rss);
+        return OK;
+    }
+    ap_rprintf(r, "<hr />\n<h2 id=\"pywsgi\">mod_pywsgi</h2>\n<p>%"
+               APR_UINT64_T_FMT " requests to WSGI applications, %"
+               APR_UINT64_T_FMT " with a 5xx, %" APR_UINT64_T_FMT " "
+               "exceptions, %" APR_INT64_T_FMT " in flight; %d children "
+               "holding %s resident.</p>\n", requests, errors, failed,
+               snap->in_flight, snap->nchildren,
+               human_bytes(r->pool, rss));
+    if (flags & AP_STATUS_NOTABLE) {
+        return OK;
+    }
+    ap_rputs("<table border=\"0\"><tr><th>Application</th><th>Requests</th>"
+             "<th>5xx</th><th>Exceptions</th><th>p50</th><th>p99</th></tr>\n",
+             r);
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+
+        ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%"
+                   APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td>"
+                   "<td>%s</td><td>%s</td></tr>\n",
+                   ap_escape_html(r->pool, a->app), total_requests(a),
+                   a->requests[4], a->exceptions,
+                   human_secs(r->pool, pw_metrics_quantile(a, 0.5)),
+                   human_secs(r->pool, pw_metrics_quantile(a, 0.99)));
+    }
+    ap_rputs("</table>\n", r);
+    return OK;
+}
