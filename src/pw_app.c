@@ -216,6 +216,7 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
                      getpid());
     }
     Py_XSETREF(app->obj[interp], obj);   /* owned for the child's life */
+    pw_log_logging_hook();
 }
 
 PyObject *pw_app_callable(pw_app_t *app, int interp, int reload,
@@ -291,27 +292,32 @@ static int add_script_dir(const char *path)
  * __loader__, sys.modules.  Frameworks look at those (Flask finds its
  * root_path through sys.modules[__name__].__file__).  A SourceFileLoader is
  * named explicitly so that a script need not end in .py (app.wsgi).
+ * importlib.util costs a child ~0.7 MB of modules (contextlib, functools,
+ * ...); its two functions come from importlib's always-loaded bootstrap
+ * modules instead, where they have lived since Python 3.4.
  */
 static PyObject *load_script(pw_app_t *app)
 {
-    PyObject *machinery = NULL, *util = NULL, *loader = NULL, *spec = NULL;
+    PyObject *external = NULL, *bootstrap = NULL, *loader = NULL;
+    PyObject *spec = NULL;
     PyObject *module = NULL, *modules, *res;
 
     if (add_script_dir(app->path) < 0) {
         return NULL;
     }
-    machinery = PyImport_ImportModule("importlib.machinery");
-    util = PyImport_ImportModule("importlib.util");
-    if (machinery == NULL || util == NULL) {
+    external = PyImport_ImportModule("importlib._bootstrap_external");
+    bootstrap = PyImport_ImportModule("importlib._bootstrap");
+    if (external == NULL || bootstrap == NULL) {
         goto done;
     }
-    loader = PyObject_CallMethod(machinery, "SourceFileLoader", "ss",
+    loader = PyObject_CallMethod(external, "SourceFileLoader", "ss",
                                  app->module_name, app->path);
     if (loader == NULL) {
         goto done;
     }
     {
-        PyObject *fn = PyObject_GetAttrString(util, "spec_from_file_location");
+        PyObject *fn = PyObject_GetAttrString(external,
+                                              "spec_from_file_location");
         PyObject *args = Py_BuildValue("(ss)", app->module_name, app->path);
         PyObject *kw = Py_BuildValue("{sO}", "loader", loader);
         spec = (fn && args && kw) ? PyObject_Call(fn, args, kw) : NULL;
@@ -322,7 +328,7 @@ static PyObject *load_script(pw_app_t *app)
     if (spec == NULL) {
         goto done;
     }
-    module = PyObject_CallMethod(util, "module_from_spec", "O", spec);
+    module = PyObject_CallMethod(bootstrap, "module_from_spec", "O", spec);
     if (module == NULL) {
         goto done;
     }
@@ -345,8 +351,8 @@ static PyObject *load_script(pw_app_t *app)
     Py_DECREF(res);
 
 done:
-    Py_XDECREF(machinery);
-    Py_XDECREF(util);
+    Py_XDECREF(external);
+    Py_XDECREF(bootstrap);
     Py_XDECREF(loader);
     Py_XDECREF(spec);
     return module;

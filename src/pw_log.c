@@ -14,6 +14,7 @@
  * debug..crit, and it is logging.lastResort — what logging uses when the
  * app configured no handler — so an app that sets nothing up logs with its
  * levels, and one that calls basicConfig() keeps its own choice.
+ * (pw_log_logging_hook() installs it once the app has imported logging.)
  */
 #include "pw_log.h"
 
@@ -241,17 +242,33 @@ static struct PyModuleDef module_def = {
 };
 
 /* Python's side of it, in Python: a logging.Handler is easiest written as
- * one.  Runs in the module's namespace. */
+ * one.  logging costs a child about 2 MB: it is not imported for this.
+ * _install() runs after each app load and sets lastResort if the app
+ * imported logging; LogHandler is made on first use (PEP 562). */
 static const char module_code[] =
-    "import logging\n"
-    "class LogHandler(logging.Handler):\n"
-    "    \"Send logging records to Apache's error log, levels kept.\"\n"
-    "    def emit(self, record):\n"
-    "        try:\n"
-    "            _log(record.levelno, self.format(record))\n"
-    "        except Exception:\n"
-    "            self.handleError(record)\n"
-    "logging.lastResort = LogHandler()\n";
+    "import sys\n"
+    "def _make():\n"
+    "    import logging\n"
+    "    class LogHandler(logging.Handler):\n"
+    "        \"Send logging records to Apache's error log, levels kept.\"\n"
+    "        def emit(self, record):\n"
+    "            try:\n"
+    "                _log(record.levelno, self.format(record))\n"
+    "            except Exception:\n"
+    "                self.handleError(record)\n"
+    "    globals()['LogHandler'] = LogHandler\n"
+    "    return LogHandler\n"
+    "def __getattr__(name):\n"
+    "    if name == 'LogHandler':\n"
+    "        return _make()\n"
+    "    raise AttributeError(name)\n"
+    "def _install():\n"
+    "    logging = sys.modules.get('logging')\n"
+    "    if logging is None:\n"
+    "        return\n"
+    "    handler = globals().get('LogHandler') or _make()\n"
+    "    if not isinstance(logging.lastResort, handler):\n"
+    "        logging.lastResort = handler()\n";
 
 static int module_init(void)
 {
@@ -303,8 +320,6 @@ static PyObject *stream_new(int level, const char *name)
 
 int pw_log_init(server_rec *s, int interp)
 {
-    PyObject *tb;
-
     main_server = s;
     if (PyType_Ready(&stream_type) < 0) {
         return -1;
@@ -320,17 +335,19 @@ int pw_log_init(server_rec *s, int interp)
         || PySys_SetObject("stderr", stream_stderr[interp]) < 0) {
         return -1;
     }
-    tb = PyImport_ImportModule("traceback");
-    if (tb == NULL) {
-        return -1;
-    }
-    format_exception[interp] = PyObject_GetAttrString(tb,
-                                                      "format_exception");
-    Py_DECREF(tb);
-    if (format_exception[interp] == NULL) {
-        return -1;
-    }
     return module_init();
+}
+
+void pw_log_logging_hook(void)
+{
+    PyObject *m = PyImport_ImportModule("mod_pywsgi");
+    PyObject *res = m ? PyObject_CallMethod(m, "_install", NULL) : NULL;
+
+    Py_XDECREF(res);
+    Py_XDECREF(m);
+    if (res == NULL) {
+        PyErr_Clear();
+    }
 }
 
 PyObject *pw_log_errors(int interp)
@@ -357,14 +374,22 @@ void pw_log_fini(void)
 static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
 {
     PyObject *lines, *item, *tb;
-    PyObject *format = format_exception[pw_interp_current()];
+    PyObject **format = &format_exception[pw_interp_current()];
     Py_ssize_t i, n;
 
-    if (format == NULL) {
-        return;
+    /* traceback (and linecache, tokenize...) only once something fails. */
+    if (*format == NULL) {
+        PyObject *mod = PyImport_ImportModule("traceback");
+        *format = mod ? PyObject_GetAttrString(mod, "format_exception")
+                      : NULL;
+        Py_XDECREF(mod);
+        if (*format == NULL) {
+            PyErr_Clear();
+            return;
+        }
     }
     tb = PyException_GetTraceback(exc);   /* new reference or NULL */
-    lines = PyObject_CallFunctionObjArgs(format,
+    lines = PyObject_CallFunctionObjArgs(*format,
                                          (PyObject *)Py_TYPE(exc), exc,
                                          tb ? tb : Py_None, NULL);
     Py_XDECREF(tb);

@@ -20,6 +20,10 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
  * sys.stderr -> error.  Returns -1 with a Python error set on failure. */
 int pw_log_init(server_rec *s, int interp);
 
+/* GIL held, after an app was loaded: if it imported logging, make
+ * logging.lastResort the level-keeping Apache handler. */
+void pw_log_logging_hook(void);
+
 /* GIL held.  The wsgi.errors stream of an interpreter (borrowed). */
 PyObject *pw_log_errors(int interp);
 

@@ -657,7 +657,7 @@ PyObject *pw_response_new(request_rec *r, const char *target)
     return (PyObject *)self;
 }
 
-/* ---- wsgi.file_wrapper ---------------------------------------------------- */
+/* ---- wsgi.file_wrapper ------------------------------------------------ */
 
 static PyObject *fw_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 {
