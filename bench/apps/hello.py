@@ -1,0 +1,9 @@
+"""hello: the 13-byte "Hello, world!" — measures the per-request cost of the server itself."""
+
+BODY = b"Hello, world!"
+HEADERS = [("Content-Type", "text/plain"), ("Content-Length", str(len(BODY)))]
+
+
+def application(environ, start_response):
+    start_response("200 OK", HEADERS)
+    return [BODY]
