@@ -35,13 +35,16 @@
  * ESRCH).  A slot's per-app counters are never reset: a new child adds to
  * what its predecessors counted there, so the totals survive every exit,
  * clean or not.  Only the per-pid figures (requests served, GC runs, GIL
- * wait, RSS) start again with the new pid.
+ * wait, RSS) start again with the new pid.  Not the scoreboard's slot
+ * number: the parent writes a child's pid there only after fork()
+ * returns, so child_init cannot count on finding itself
+ * (ap_find_child_by_pid), and MPMs differ in when they reuse a slot.
  *
  * Apps: an app is named by its target as configured, plus ":callable" when
  * a callable= option picks another than `application` (t/apps/errors.py
  * serves ten).  The apps of every PyWSGIScriptAlias line (read from the
- * config tree in post_config, so each shows, with zeros, from the start)
- * get fixed indexes; a few spare entries take apps this file did not see
+ * config tree in post_config, as mod_info reads it, so each shows, with
+ * zeros, from the start) get fixed indexes; a few spare entries take apps this file did not see
  * there (claimed at first use, by name, with a CAS), and "(other)" the
  * rest.  Each child remembers the index of each pw_app_t it met in a small
  * lock-free table, so the hot path finds it with one pointer compare.
@@ -275,7 +278,11 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
 static apr_status_t metrics_forget(void *data)
 {
     memset(&g, 0, sizeof(g));
-    memset(app_cache, 0, sizeof(app_cache));   /* -X: one process */
+    /* Under -X the parent is the child too: nothing may point into the
+     * segment that goes. */
+    memset(app_cache, 0, sizeof(app_cache));
+    my_slot = NULL;
+    my_index = -1;
     return APR_SUCCESS;
 }
 
@@ -588,7 +595,8 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
 
     c = counters_of(my_slot, route ? app_index(route->app)
                                    : name_index(m->app));
-    PW_ADD(&c->requests[class_of(m->status)], 1);
+    PW_ADD(&c->requests[class_of(m->status >= 100 ? m->status
+                                                   : r->status)], 1);
     if (m->app_failed) {
         PW_ADD(&c->exceptions, 1);
     }

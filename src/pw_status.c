@@ -29,6 +29,7 @@ static const char *json_str(apr_pool_t *p, const char *s);
 static const char *prom_label(apr_pool_t *p, const char *s);
 static const char *human_secs(apr_pool_t *p, double s);
 static const char *human_bytes(apr_pool_t *p, apr_uint64_t n);
+static const char *human_age(apr_pool_t *p, apr_interval_time_t t);
 static apr_uint64_t total_requests(const pw_metrics_app_t *a);
 static const char **le_labels(apr_pool_t *p);
 
@@ -438,6 +439,23 @@ static const char *human_secs(apr_pool_t *p, double s)
     return apr_psprintf(p, "%.2f s", s);
 }
 
+/* How long ago, to the second: "42 s", "3 min 05 s", "2 h 07 min". */
+static const char *human_age(apr_pool_t *p, apr_interval_time_t t)
+{
+    long s = (long)apr_time_sec(t < 0 ? 0 : t);
+
+    if (s < 60) {
+        return apr_psprintf(p, "%ld s", s);
+    }
+    if (s < 3600) {
+        return apr_psprintf(p, "%ld min %02ld s", s / 60, s % 60);
+    }
+    if (s < 86400) {
+        return apr_psprintf(p, "%ld h %02ld min", s / 3600, s / 60 % 60);
+    }
+    return apr_psprintf(p, "%ld d %02ld h", s / 86400, s / 3600 % 24);
+}
+
 static const char *human_bytes(apr_pool_t *p, apr_uint64_t n)
 {
     if (n < 1024) {
@@ -496,7 +514,7 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
                "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
                PW_VERSION, ap_escape_html(p, ap_show_mpm()),
                html_time(p, snap->started),
-               human_secs(p, SECS(snap->now - snap->started)),
+               human_age(p, snap->now - snap->started),
                snap->in_flight, snap->nchildren, snap->child_starts,
                snap->child_exits, human_secs(p, SECS(snap->gil_wait_us)));
 
@@ -555,7 +573,7 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
                    "%s</td><td class=\"gc\">%" APR_UINT64_T_FMT "</td>"
                    "<td class=\"gil-wait\" data-value=\"%.6f\">%s</td>"
                    "</tr>\n", ch->pid, ch->pid, ch->slot,
-                   human_secs(p, SECS(snap->now - ch->started)),
+                   human_age(p, snap->now - ch->started),
                    ch->requests, ch->in_flight, ch->rss,
                    human_bytes(p, ch->rss), ch->gc_collections,
                    SECS(ch->gil_wait_us),
@@ -568,8 +586,12 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
              "<table id=\"pywsgi-latency\">\n<thead><tr><th>Application</th>",
              r);
     for (b = 0; b < PW_METRICS_BUCKETS - 1; b++) {
-        ap_rprintf(r, "<th>&le; %s</th>",
-                   human_secs(p, pw_metrics_bucket_le[b]));
+        double le = pw_metrics_bucket_le[b];
+        ap_rprintf(r, "<th>&le; %s</th>", le < 1
+                   ? apr_pstrcat(p, pw_metrics_fmt_seconds(p, le * 1000),
+                                 " ms", NULL)
+                   : apr_pstrcat(p, pw_metrics_fmt_seconds(p, le), " s",
+                                 NULL));
     }
     ap_rputs("<th>all</th></tr></thead>\n<tbody>\n", r);
     for (i = 0; i < snap->napps; i++) {
