@@ -12,10 +12,19 @@
  *
  * Recycling: after PyWSGIMaxRequests requests, or once the resident size
  * passes PyWSGIMaxMemory, the child stops taking connections and exits
- * when its requests are done; Apache starts a fresh one.  Under prefork
- * that is exact (the child leaves before its next accept); under
- * worker/event the child closes keep-alive connections and ends itself
- * with SIGTERM once no request of its own is in flight.
+ * when its requests are done; Apache starts a fresh one.  A child cannot
+ * ask worker/event for a graceful exit later on (their children ignore
+ * signals and listen only to the parent's pipe), so:
+ * - prefork: exact; the child leaves before its next accept()
+ *   (ap_max_requests_per_child, which prefork reads on every loop);
+ * - worker/event, PyWSGIMaxRequests N: the MPM's own MaxConnectionsPerChild
+ *   budget is set to N in child_init (the MPM reads it just after), and
+ *   from the Nth request on responses say "Connection: close", so the child
+ *   leaves through the MPM's graceful path after N to 2N requests;
+ * - worker/event, PyWSGIMaxMemory: responses say "Connection: close", and
+ *   the child exits once the scoreboard shows it holds no connection at
+ *   all; a connection accepted in that very instant would be lost, which
+ *   is why the request count is the safer of the two.
  *
  * Crashes: an app that takes its process down (a C extension's segfault,
  * os.abort()) should at least say which request did it.  A handler for the
@@ -32,6 +41,7 @@
 #include "pw_interp.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
+#include "scoreboard.h"
 #include "apr_atomic.h"
 #include "apr_thread_proc.h"
 #include <fcntl.h>
@@ -63,7 +73,7 @@ static struct sigaction crash_prev[NSIG];
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
                                      SIGILL };
 static volatile apr_uint32_t recycling;
-static int threaded;
+static int threaded, threads_per_child = 1;
 static server_rec *main_server;
 
 /* No GIL.  Scan the slots; fire at the overdue ones. */
@@ -185,6 +195,14 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     crash_handlers_install();
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
     threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
+    ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads_per_child);
+    if (threaded && pw_config_max_requests(s) > 0
+        && (ap_max_requests_per_child == 0
+            || ap_max_requests_per_child > pw_config_max_requests(s))) {
+        /* worker/event read it right after child_init: this child's
+         * connection budget, spent through the MPM's graceful exit. */
+        ap_max_requests_per_child = pw_config_max_requests(s);
+    }
     for (v = s; v; v = v->next) {
         if (pw_config_request_timeout(v) > 0) {
             need_watchdog = 1;
@@ -268,6 +286,55 @@ int pw_guard_end(void)
     return fired;
 }
 
+/* No GIL.  Does this child hold no connection and run no request? */
+static int child_idle(void)
+{
+    apr_proc_t proc;
+    process_score *ps;
+    int slot, i;
+
+    if (apr_atomic_read32(&in_flight) != 0) {
+        return 0;
+    }
+    proc.pid = getpid();
+    slot = ap_find_child_by_pid(&proc);
+    if (slot < 0) {
+        return 0;
+    }
+    ps = ap_get_scoreboard_process(slot);
+    if (ps->connections != 0 || ps->keep_alive != 0) {
+        return 0;
+    }
+    for (i = 0; i < threads_per_child; i++) {
+        worker_score *ws = ap_get_scoreboard_worker_from_indexes(slot, i);
+        if (ws->status != SERVER_READY && ws->status != SERVER_DEAD
+            && ws->status != SERVER_STARTING) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* PyWSGIMaxMemory under worker/event: wait until the child is idle, then
+ * leave (see the top of this file). */
+static void *APR_THREAD_FUNC idle_exit(apr_thread_t *thd, void *data)
+{
+    int waited = 0;
+
+    for (;;) {
+        apr_sleep(apr_time_from_msec(50));
+        if (child_idle() && child_idle()) {
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server, "PW0411: "
+                         "pid %" APR_PID_T_FMT " holds no connection any "
+                         "more and exits (PyWSGIMaxMemory, after %d ms)",
+                         getpid(), waited);
+            _exit(0);
+        }
+        waited += 50;
+    }
+    return NULL;
+}
+
 /* Resident set size in bytes, from /proc (Linux). */
 static apr_off_t rss_bytes(void)
 {
@@ -296,7 +363,8 @@ void pw_guard_after(request_rec *r)
     int max_requests = pw_config_max_requests(main_server);
     apr_off_t max_memory = pw_config_max_memory(main_server);
     apr_uint32_t done = apr_atomic_inc32(&requests_done) + 1;
-    apr_uint32_t left = apr_atomic_dec32(&in_flight);
+
+    apr_atomic_dec32(&in_flight);
 
     if (!recycling && (max_requests || max_memory)) {
         apr_off_t rss = 0;
@@ -320,12 +388,14 @@ void pw_guard_after(request_rec *r)
                 /* prefork checks this before its next accept(). */
                 ap_max_requests_per_child = 1;
             }
-        }
-    }
-    if (recycling && threaded) {
-        r->connection->keepalive = AP_CONN_CLOSE;
-        if (left == 0) {
-            kill(getpid(), SIGTERM);
+            else if (rss) {
+                apr_thread_t *thd;
+                apr_threadattr_t *attr;
+                apr_threadattr_create(&attr, r->server->process->pool);
+                apr_threadattr_detach_set(attr, 1);
+                apr_thread_create(&thd, attr, idle_exit, NULL,
+                                  r->server->process->pool);
+            }
         }
     }
 }
