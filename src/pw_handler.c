@@ -136,7 +136,7 @@ static int pw_handler(request_rec *r)
         pw_guard_after(r);
     }
     m.duration = apr_time_now() - start;
-    m.status = rc == OK ? r->status : rc;
+    m.status = (rc == OK || rc == AP_FILTER_ERROR) ? r->status : rc;
     pw_metrics_request_end(r, &m);
     return rc;
 }
@@ -157,7 +157,7 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
         return HTTP_INTERNAL_SERVER_ERROR;    /* logged (PW0201) */
     }
     input = pw_input_new(r);
-    start = input ? pw_response_new(r, target) : NULL;
+    start = input ? pw_response_new(r, target, input) : NULL;
     environ = start ? pw_environ_build(r, route, interp, input) : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server, "PW0300: %s: could not build the "

@@ -23,6 +23,7 @@ typedef struct {
     int eof;
     int busy;                  /* a read is in progress (GIL released) */
     int error_status;          /* HTTP status of a failed read */
+    int error_sent;            /* ...whose error response Apache sent */
     apr_off_t bytes;           /* body bytes read so far */
 } pw_input_t;
 
@@ -91,8 +92,18 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst,
     if (rv != APR_SUCCESS) {
         char err[128];
         self->eof = 1;
-        self->error_status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "PW0311: %s: reading "
+        if (rv == AP_FILTER_ERROR) {
+            /* HTTP_IN already answered (a malformed chunk: 400, a body
+             * over LimitRequestBody: 413) through the output filters. */
+            self->error_sent = 1;
+            self->error_status = r->status >= 400 ? r->status
+                                                  : HTTP_BAD_REQUEST;
+        }
+        else {
+            self->error_status = ap_map_http_request_error(rv,
+                                                           HTTP_BAD_REQUEST);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PW0311: %s: reading "
                       "the request body failed (HTTP %d)", r->uri,
                       self->error_status);
         apr_strerror(rv, err, sizeof(err));
@@ -354,6 +365,7 @@ PyObject *pw_input_new(request_rec *r)
     self->eof = !r->read_chunked && r->remaining <= 0;
     self->busy = 0;
     self->error_status = 0;
+    self->error_sent = 0;
     self->bytes = 0;
     return (PyObject *)self;
 }
@@ -365,5 +377,10 @@ int pw_input_finish(PyObject *input, apr_off_t *bytes_read)
     *bytes_read = self->bytes;
     self->r = NULL;
     self->eof = 1;
-    return self->error_status;
+    return self->error_sent ? AP_FILTER_ERROR : self->error_status;
+}
+
+int pw_input_error_sent(PyObject *input)
+{
+    return ((pw_input_t *)input)->error_sent;
 }

@@ -15,9 +15,14 @@ PyObject *pw_input_new(request_rec *r);
 /*
  * GIL held.  The request is over: later reads raise.  Returns the HTTP
  * status a failed body read maps to (413 past LimitRequestBody, 400 for a
- * malformed or cut-off body), or 0 when reading went well.  *bytes_read is
- * how much of the body the app read.
+ * malformed or cut-off body) — AP_FILTER_ERROR when Apache already sent
+ * that error response —, or 0 when reading went well.  *bytes_read is how
+ * much of the body the app read.
  */
 int pw_input_finish(PyObject *input, apr_off_t *bytes_read);
+
+/* No GIL needed.  Did a failed read make Apache answer already?  Then
+ * nothing of the app's response may follow. */
+int pw_input_error_sent(PyObject *input);
 
 #endif /* PW_INPUT_H */

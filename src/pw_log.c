@@ -17,6 +17,8 @@
  * (pw_log_logging_hook() installs it once the app has imported logging.)
  */
 #include "pw_log.h"
+#include "mpm_common.h"
+#include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
 
@@ -37,6 +39,7 @@ static void stream_dealloc(pw_stream_t *self);
 /* The request this thread serves; only for log context. */
 static __thread request_rec *current_request;
 static server_rec *main_server;
+static pid_t child_pid;
 
 /* Per interpreter: its own objects, made in it. */
 static PyObject *stream_stdout[PW_MAX_INTERPS];
@@ -230,9 +233,50 @@ static PyObject *py_log(PyObject *module, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/*
+ * os._exit(), as the app sees it: an app that ends its process mid-request
+ * should at least leave a line naming the request.  And exit statuses 7
+ * and 15 mean "child sick" / "child fatal" to Apache's parent, which then
+ * stops spawning or shuts the whole server down: one app must not be able
+ * to do that by accident, so they become 1.  In a process the app forked
+ * (multiprocessing), it is the plain os._exit().
+ */
+static PyObject *py_os_exit(PyObject *module, PyObject *arg)
+{
+    request_rec *r = current_request;
+    long status = PyLong_AsLong(arg);
+    int code;
+
+    if (status == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    code = (int)status;
+    if (getpid() == child_pid) {
+        if (code == APEXIT_CHILDSICK || code == APEXIT_CHILDFATAL) {
+            code = 1;
+        }
+        if (r) {
+            ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r, "PW0004: %s %s: the "
+                          "application called os._exit(%ld); pid %"
+                          APR_PID_T_FMT " exits with status %d", r->method,
+                          r->uri, status, getpid(), code);
+        }
+        else {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "PW0004: "
+                         "os._exit(%ld) called outside any request; pid %"
+                         APR_PID_T_FMT " exits with status %d", status,
+                         getpid(), code);
+        }
+    }
+    _exit(code);
+    return NULL;
+}
+
 static PyMethodDef module_methods[] = {
     { "_log", py_log, METH_VARARGS,
       "_log(levelno, message): write a logging record to Apache's log." },
+    { "_os_exit", py_os_exit, METH_O,
+      "os._exit() inside Apache: logs the request, spares the parent." },
     { NULL }
 };
 
@@ -246,7 +290,8 @@ static struct PyModuleDef module_def = {
  * _install() runs after each app load and sets lastResort if the app
  * imported logging; LogHandler is made on first use (PEP 562). */
 static const char module_code[] =
-    "import sys\n"
+    "import sys, os\n"
+    "os._exit = _os_exit\n"
     "def _make():\n"
     "    import logging\n"
     "    class LogHandler(logging.Handler):\n"
@@ -321,6 +366,7 @@ static PyObject *stream_new(int level, const char *name)
 int pw_log_init(server_rec *s, int interp)
 {
     main_server = s;
+    child_pid = getpid();
     if (PyType_Ready(&stream_type) < 0) {
         return -1;
     }

@@ -18,6 +18,7 @@
 #include "pw_http.h"
 #include "pw_log.h"
 #include "pw_interp.h"
+#include "pw_input.h"
 #include "util_filter.h"
 #include <sys/stat.h>
 #include <unistd.h>
@@ -47,6 +48,7 @@ typedef struct {
     int gone;                  /* the client went away */
     int failed;                /* an app error was logged */
     PyObject *write;           /* write(), handed out by start_response */
+    PyObject *input;           /* wsgi.input, to know if Apache answered */
 } pw_resp_t;
 
 typedef struct {
@@ -267,6 +269,13 @@ static int pass_brigade(pw_resp_t *self)
     request_rec *r = self->r;
     apr_status_t rv;
 
+    if (pw_input_error_sent(self->input)) {
+        /* Apache answered the broken request body itself: the app's
+         * response has nowhere to go. */
+        apr_brigade_cleanup(self->bb);
+        self->gone = 1;
+        return -1;
+    }
     Py_BEGIN_ALLOW_THREADS
     rv = ap_pass_brigade(r->output_filters, self->bb);
     apr_brigade_cleanup(self->bb);
@@ -490,7 +499,7 @@ static int fail_status(pw_resp_t *self)
     request_rec *r = self->r;
     apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
 
-    if (!self->passed) {
+    if (!self->passed && !pw_input_error_sent(self->input)) {
         apr_brigade_cleanup(self->bb);
         apr_table_clear(r->headers_out);
         r->content_type = NULL;
@@ -620,6 +629,7 @@ int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent)
 static void resp_dealloc(pw_resp_t *self)
 {
     Py_XDECREF(self->write);
+    Py_XDECREF(self->input);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -638,7 +648,8 @@ static PyTypeObject resp_type = {
     .tp_doc = "start_response(status, response_headers, exc_info=None)",
 };
 
-PyObject *pw_response_new(request_rec *r, const char *target)
+PyObject *pw_response_new(request_rec *r, const char *target,
+                          PyObject *input)
 {
     pw_resp_t *self = PyObject_New(pw_resp_t, &resp_type);
 
@@ -654,6 +665,7 @@ PyObject *pw_response_new(request_rec *r, const char *target)
     self->started = self->committed = self->passed = 0;
     self->eos = self->gone = self->failed = 0;
     self->write = NULL;
+    self->input = Py_NewRef(input);
     return (PyObject *)self;
 }
 
