@@ -276,7 +276,13 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
     }
     tls = PW_CONN_IS_TLS(c);
 
-    if (set_steal(d, st->request_method, method) < 0
+    /* Each set_steal() consumes its value, failing or not: the two made
+     * above go in first, so that no failure can leave one behind. */
+    if (set_steal(d, st->request_method, method) < 0) {
+        Py_XDECREF(protocol);
+        goto fail;
+    }
+    if (set_steal(d, st->server_protocol, protocol) < 0
         || set_steal(d, st->script_name,
                      PyUnicode_DecodeLatin1(route->url, route->url_len,
                                             NULL)) < 0
@@ -287,7 +293,6 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
         || (r->args
             && set_steal(d, st->query_string, str_latin1(r->args)) < 0)
         || set_steal(d, st->request_uri, str_latin1(r->unparsed_uri)) < 0
-        || set_steal(d, st->server_protocol, protocol) < 0
         || set_steal(d, st->server_name,
                      str_latin1(ap_get_server_name(r))) < 0
         || set_steal(d, st->server_port, str_port(ap_get_server_port(r))) < 0
