@@ -13,7 +13,6 @@
 #include "pw_interp.h"
 #include "ap_mpm.h"
 
-
 /* Python starts here, in each child, never in the parent: the parent runs
  * as root, re-reads its configuration on every restart, and a Python
  * initialised before fork() is shared state no child can trust. */
@@ -24,8 +23,7 @@ static void pw_child_init(apr_pool_t *pchild, server_rec *s)
     pw_guard_child_init(pchild, s);
 }
 
-static int pw_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
-                         apr_pool_t *ptemp)
+static int pw_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
     pw_interp_pre_config();
     return OK;
@@ -37,8 +35,7 @@ static int pw_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
 static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
                            apr_pool_t *ptemp, server_rec *s)
 {
-    static const char *const rivals[] = { "mod_wsgi.c", "mod_python.c",
-                                          NULL };
+    static const char *const rivals[] = { "mod_wsgi.c", "mod_python.c", NULL };
     const char *const *m;
 
     for (m = rivals; *m; m++) {
@@ -46,7 +43,8 @@ static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
                          "PW0002: %s is loaded too: two embedded Pythons "
                          "cannot share one Apache process. Remove its "
-                         "LoadModule (a2dismod) or mod_pywsgi's", *m);
+                         "LoadModule (a2dismod) or mod_pywsgi's",
+                         *m);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
@@ -61,13 +59,7 @@ static void pw_register_hooks(apr_pool_t *p)
     pw_handler_register_hooks(p);
 }
 
-AP_DECLARE_MODULE(pywsgi) = {
-    STANDARD20_MODULE_STUFF,
-    pw_config_dir_create,
-    pw_config_dir_merge,
-    pw_config_server_create,
-    pw_config_server_merge,
-    pw_config_cmds,
-    pw_register_hooks,
-    AP_MODULE_FLAG_NONE
-};
+AP_DECLARE_MODULE(pywsgi) = { STANDARD20_MODULE_STUFF, pw_config_dir_create,
+                              pw_config_dir_merge,     pw_config_server_create,
+                              pw_config_server_merge,  pw_config_cmds,
+                              pw_register_hooks,       AP_MODULE_FLAG_NONE };

@@ -102,14 +102,16 @@ pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
             app.path = app.target;
         }
         if (!is_dotted_name(app.path, strlen(app.path))) {
-            *err = apr_psprintf(pconf, "'%s' is neither a script file (a path"
+            *err = apr_psprintf(pconf,
+                                "'%s' is neither a script file (a path"
                                 " or a name ending in .py) nor "
-                                "package.module:callable", target);
+                                "package.module:callable",
+                                target);
             return NULL;
         }
     }
     if (callable == NULL) {
-        callable = "application";  /* PEP 3333's customary name */
+        callable = "application"; /* PEP 3333's customary name */
     }
     len = strlen(callable);
     if (len > 2 && strcmp(callable + len - 2, "()") == 0) {
@@ -117,8 +119,10 @@ pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
         len -= 2;
     }
     if (!is_dotted_name(callable, len)) {
-        *err = apr_psprintf(pconf, "callable '%s' is not a Python name (nor "
-                            "name() for a factory)", callable);
+        *err = apr_psprintf(pconf,
+                            "callable '%s' is not a Python name (nor "
+                            "name() for a factory)",
+                            callable);
         return NULL;
     }
     app.callable = apr_pstrmemdup(pconf, callable, len);
@@ -127,21 +131,21 @@ pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
     apr_pool_userdata_get((void **)&registry, PW_APP_REGISTRY, pconf);
     if (registry == NULL) {
         registry = apr_hash_make(pconf);
-        apr_pool_userdata_set(registry, PW_APP_REGISTRY,
-                              apr_pool_cleanup_null, pconf);
+        apr_pool_userdata_set(registry, PW_APP_REGISTRY, apr_pool_cleanup_null,
+                              pconf);
     }
     app.python_path = python_path ? apr_pstrdup(pconf, python_path) : NULL;
-    key = apr_psprintf(pconf, "%d|%s|%s|%d|%s", app.kind, app.path,
-                       app.callable, app.call_factory,
-                       python_path ? python_path : "");
+    key =
+        apr_psprintf(pconf, "%d|%s|%s|%d|%s", app.kind, app.path, app.callable,
+                     app.call_factory, python_path ? python_path : "");
     found = apr_hash_get(registry, key, APR_HASH_KEY_STRING);
     if (found) {
         return found;
     }
     if (app.kind == PW_TARGET_SCRIPT) {
-        app.module_name = apr_pstrcat(pconf, "_pywsgi_",
-                                      ap_md5(pconf, (const unsigned char *)
-                                             app.path), NULL);
+        app.module_name =
+            apr_pstrcat(pconf, "_pywsgi_",
+                        ap_md5(pconf, (const unsigned char *)app.path), NULL);
     }
     found = apr_pmemdup(pconf, &app, sizeof(app));
     apr_hash_set(registry, key, APR_HASH_KEY_STRING, found);
@@ -179,9 +183,10 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
     obj = module ? resolve_callable(app, module) : NULL;
     if (obj == NULL) {
         const char *name = pw_interp_name(interp);
-        pw_log_exception(r, s, "PW0201: %s: application '%s' failed to "
-                         "load in interpreter '%s':", r ? r->uri : "(preload)",
-                         app->target, name);
+        pw_log_exception(r, s,
+                         "PW0201: %s: application '%s' failed to "
+                         "load in interpreter '%s':",
+                         r ? r->uri : "(preload)", app->target, name);
         if (interp != 0) {
             /* The usual reason an app loads in main but not here. */
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, r ? r->server : s,
@@ -198,8 +203,9 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
     file = PyObject_GetAttrString(module, "__file__");
     if (file && PyUnicode_Check(file)) {
         const char *f = PyUnicode_AsUTF8(file);
-        if (f && (app->file[interp] == NULL
-                  || strcmp(f, app->file[interp]) != 0)) {
+        if (f
+            && (app->file[interp] == NULL
+                || strcmp(f, app->file[interp]) != 0)) {
             free((void *)app->file[interp]);
             app->file[interp] = strdup(f);
         }
@@ -207,20 +213,19 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
     PyErr_Clear();
     Py_XDECREF(file);
     Py_DECREF(module);
-    app->mtime[interp] = app->file[interp] ? file_mtime(app->file[interp])
-                                           : 0;
+    app->mtime[interp] = app->file[interp] ? file_mtime(app->file[interp]) : 0;
     if (again) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, r ? r->server : s,
-                     "PW0203: application '%s' reloaded in pid %"
-                     APR_PID_T_FMT " (its file changed)", app->target,
-                     getpid());
+                     "PW0203: application '%s' reloaded in pid %" APR_PID_T_FMT
+                     " (its file changed)",
+                     app->target, getpid());
     }
-    Py_XSETREF(app->obj[interp], obj);   /* owned for the child's life */
+    Py_XSETREF(app->obj[interp], obj); /* owned for the child's life */
     pw_log_logging_hook();
 }
 
-PyObject *pw_app_callable(pw_app_t *app, int interp, int reload,
-                          request_rec *r, server_rec *s)
+PyObject *pw_app_callable(pw_app_t *app, int interp, int reload, request_rec *r,
+                          server_rec *s)
 {
     PyObject *obj = app->obj[interp];
 
@@ -230,11 +235,11 @@ PyObject *pw_app_callable(pw_app_t *app, int interp, int reload,
         return Py_NewRef(obj);
     }
 
-    Py_BEGIN_ALLOW_THREADS
-    apr_thread_mutex_lock(load_lock);
+    Py_BEGIN_ALLOW_THREADS apr_thread_mutex_lock(load_lock);
     Py_END_ALLOW_THREADS
 
-    if (app->obj[interp] == NULL || (reload && changed(app, interp))) {
+        if (app->obj[interp] == NULL || (reload && changed(app, interp)))
+    {
         load(app, interp, r, s);
     }
     obj = app->obj[interp];
@@ -256,7 +261,7 @@ static apr_time_t file_mtime(const char *path)
 /* Put dir in front of sys.path unless it is there already. */
 static int add_path(const char *path, apr_size_t len)
 {
-    PyObject *sys_path = PySys_GetObject("path");   /* borrowed */
+    PyObject *sys_path = PySys_GetObject("path"); /* borrowed */
     PyObject *dir;
     int rc = 0, present;
 
@@ -316,8 +321,8 @@ static PyObject *load_script(pw_app_t *app)
         goto done;
     }
     {
-        PyObject *fn = PyObject_GetAttrString(external,
-                                              "spec_from_file_location");
+        PyObject *fn =
+            PyObject_GetAttrString(external, "spec_from_file_location");
         PyObject *args = Py_BuildValue("(ss)", app->module_name, app->path);
         PyObject *kw = Py_BuildValue("{sO}", "loader", loader);
         spec = (fn && args && kw) ? PyObject_Call(fn, args, kw) : NULL;
@@ -332,7 +337,7 @@ static PyObject *load_script(pw_app_t *app)
     if (module == NULL) {
         goto done;
     }
-    modules = PyImport_GetModuleDict();   /* borrowed */
+    modules = PyImport_GetModuleDict(); /* borrowed */
     if (PyDict_SetItemString(modules, app->module_name, module) < 0) {
         Py_CLEAR(module);
         goto done;
@@ -391,9 +396,10 @@ static PyObject *resolve_callable(pw_app_t *app, PyObject *module)
         obj = next;
     }
     if (obj && !PyCallable_Check(obj)) {
-        PyErr_Format(PyExc_TypeError, "'%s' in '%s' is a %s, not a WSGI "
-                     "callable", app->callable, app->path,
-                     Py_TYPE(obj)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "'%s' in '%s' is a %s, not a WSGI "
+                     "callable",
+                     app->callable, app->path, Py_TYPE(obj)->tp_name);
         Py_CLEAR(obj);
     }
     return obj;

@@ -9,23 +9,23 @@
 #include "pw_interp.h"
 
 typedef enum {
-    PW_TARGET_SCRIPT,   /* /srv/app/app.py, callable "application" */
-    PW_TARGET_MODULE    /* package.module:callable, as gunicorn writes it */
+    PW_TARGET_SCRIPT, /* /srv/app/app.py, callable "application" */
+    PW_TARGET_MODULE  /* package.module:callable, as gunicorn writes it */
 } pw_target_kind_t;
 
 typedef struct pw_app_t {
-    const char *target;        /* as written in the config, for log lines */
+    const char *target; /* as written in the config, for log lines */
     pw_target_kind_t kind;
-    const char *path;          /* script file, or dotted module name */
-    const char *callable;      /* attribute, may be dotted */
-    int call_factory;          /* "create_app()": call it once, no args */
-    const char *module_name;   /* sys.modules key of a script file */
-    const char *python_path;   /* python-path=, "DIR:DIR", or NULL */
+    const char *path;        /* script file, or dotted module name */
+    const char *callable;    /* attribute, may be dotted */
+    int call_factory;        /* "create_app()": call it once, no args */
+    const char *module_name; /* sys.modules key of a script file */
+    const char *python_path; /* python-path=, "DIR:DIR", or NULL */
 
     /* This child's state, per interpreter; touched with its GIL held. */
-    PyObject *obj[PW_MAX_INTERPS];       /* the WSGI callable, once loaded */
-    apr_time_t mtime[PW_MAX_INTERPS];    /* of the file, for PyWSGIReload */
-    const char *file[PW_MAX_INTERPS];    /* the module's file; malloc'ed */
+    PyObject *obj[PW_MAX_INTERPS];    /* the WSGI callable, once loaded */
+    apr_time_t mtime[PW_MAX_INTERPS]; /* of the file, for PyWSGIReload */
+    const char *file[PW_MAX_INTERPS]; /* the module's file; malloc'ed */
 } pw_app_t;
 
 /*
@@ -47,7 +47,7 @@ void pw_app_child_init(apr_pool_t *pchild);
  * reference, or NULL after logging why the app could not be loaded.  r may
  * be NULL (preloading at child start); then s is used for the log.
  */
-PyObject *pw_app_callable(pw_app_t *app, int interp, int reload,
-                          request_rec *r, server_rec *s);
+PyObject *pw_app_callable(pw_app_t *app, int interp, int reload, request_rec *r,
+                          server_rec *s);
 
 #endif /* PW_APP_H */

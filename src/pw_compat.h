@@ -74,7 +74,7 @@ static inline void pw_err_restore(PyObject *exc)
 
 #if PY_VERSION_HEX < 0x03090000
 #define PyObject_CallNoArgs(o) PyObject_CallObject((o), NULL)
-#define PW_TSTATE_INTERP(t) ((t)->interp)
+#define PW_TSTATE_INTERP(t)    ((t)->interp)
 #else
 #define PW_TSTATE_INTERP(t) PyThreadState_GetInterpreter(t)
 #endif
@@ -98,8 +98,8 @@ static inline void pw_err_restore(PyObject *exc)
 #endif
 
 /* "3.11": the bin/pythonX.Y the module was built against. */
-#define PW_STR_(x) #x
-#define PW_STR(x) PW_STR_(x)
+#define PW_STR_(x)        #x
+#define PW_STR(x)         PW_STR_(x)
 #define PW_PY_MAJOR_MINOR PW_STR(PY_MAJOR_VERSION) "." PW_STR(PY_MINOR_VERSION)
 
 /* config.safe_path appeared in 3.11: never put the cwd on sys.path. */

@@ -19,7 +19,7 @@
 APLOG_USE_MODULE(pywsgi);
 
 #define PW_UNSET (-1)
-#define PW_MERGE(base, add, field) \
+#define PW_MERGE(base, add, field)                                             \
     ((add)->field == PW_UNSET ? (base)->field : (add)->field)
 
 /* Defaults, in one place; README's directive table repeats them. */
@@ -27,26 +27,26 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_DEFAULT_SHUTDOWN_TIMEOUT   apr_time_from_sec(5)
 #define PW_DEFAULT_METRICS            1
 #define PW_DEFAULT_RELOAD             0
-#define PW_DEFAULT_INTERP             0   /* main */
-#define PW_DEFAULT_SLOW_REQUEST       0   /* off */
+#define PW_DEFAULT_INTERP             0 /* main */
+#define PW_DEFAULT_SLOW_REQUEST       0 /* off */
 
 typedef struct {
-    apr_array_header_t *routes;      /* pw_route_t, longest url first */
-    apr_array_header_t *python_path; /* const char *; main server only */
-    const char *venv;                /* main server only */
+    apr_array_header_t *routes;           /* pw_route_t, longest url first */
+    apr_array_header_t *python_path;      /* const char *; main server only */
+    const char *venv;                     /* main server only */
     apr_interval_time_t shutdown_timeout; /* PW_UNSET: default */
-    int metrics;                     /* PW_UNSET, 0, 1; main server only */
+    int metrics;                          /* PW_UNSET, 0, 1; main server only */
     apr_interval_time_t slow_request;     /* PW_UNSET: default */
     apr_interval_time_t request_timeout;  /* PW_UNSET: off */
-    apr_array_header_t *preloads;    /* pw_preload_t; main server only */
-    int max_requests;                /* 0: off; main server only */
-    apr_off_t max_memory;            /* 0: off; main server only */
+    apr_array_header_t *preloads;         /* pw_preload_t; main server only */
+    int max_requests;                     /* 0: off; main server only */
+    apr_off_t max_memory;                 /* 0: off; main server only */
 } pw_server_conf_t;
 
 typedef struct {
-    int pass_authorization;          /* PW_UNSET, 0, 1 */
-    int reload;                      /* PW_UNSET, 0, 1 */
-    int interp;                      /* PW_UNSET or an interpreter index */
+    int pass_authorization; /* PW_UNSET, 0, 1 */
+    int reload;             /* PW_UNSET, 0, 1 */
+    int interp;             /* PW_UNSET or an interpreter index */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -68,51 +68,58 @@ static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
                                     const char *arg);
-static const char *cmd_max_memory(cmd_parms *cmd, void *dconf,
-                                  const char *arg);
+static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static void routes_sort(apr_array_header_t *routes);
 
 const command_rec pw_config_cmds[] = {
-    AP_INIT_TAKE_ARGV("PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
+    AP_INIT_TAKE_ARGV(
+        "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
         "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
         "[python-path=DIR:DIR]: serve the WSGI application TARGET (a script "
         "file or package.module:callable) at URL-PATH"),
-    AP_INIT_TAKE1("PyWSGIInterpreter", cmd_interpreter, NULL,
-        RSRC_CONF | ACCESS_CONF,
+    AP_INIT_TAKE1(
+        "PyWSGIInterpreter", cmd_interpreter, NULL, RSRC_CONF | ACCESS_CONF,
         "main|NAME: the Python interpreter apps run in (default main; a "
         "NAME is a sub-interpreter of its own)"),
-    AP_INIT_TAKE_ARGV("PyWSGIPreload", cmd_preload, NULL, RSRC_CONF,
+    AP_INIT_TAKE_ARGV(
+        "PyWSGIPreload", cmd_preload, NULL, RSRC_CONF,
         "TARGET [callable=NAME] [interpreter=NAME]: load the app when a "
         "child starts, not on its first request"),
-    AP_INIT_FLAG("PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF,
+    AP_INIT_FLAG(
+        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF,
         "On|Off: reload an app whose file changed before the next request "
         "(default Off)"),
-    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL,
-        RSRC_CONF, "SECONDS: interrupt a request that runs longer and "
-        "answer 504 (default 0, off)"),
-    AP_INIT_TAKE1("PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL, RSRC_CONF,
+                  "SECONDS: interrupt a request that runs longer and "
+                  "answer 504 (default 0, off)"),
+    AP_INIT_TAKE1(
+        "PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF,
         "N: recycle a child (graceful exit) after N requests (default 0, "
         "off)"),
-    AP_INIT_TAKE1("PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF,
+    AP_INIT_TAKE1(
+        "PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF,
         "MB: recycle a child (graceful exit) once its resident memory "
         "passes MB megabytes (default 0, off)"),
     AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL, RSRC_CONF,
-        "DIR...: directories put in front of sys.path"),
-    AP_INIT_TAKE1("PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
+                    "DIR...: directories put in front of sys.path"),
+    AP_INIT_TAKE1(
+        "PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
         "DIR: the virtualenv (a directory holding pyvenv.cfg) Python runs in"),
     AP_INIT_TAKE1("PyWSGIShutdownTimeout", cmd_shutdown_timeout, NULL,
-        RSRC_CONF, "SECONDS: how long a child may spend finalising Python "
-        "when it exits (default 5)"),
+                  RSRC_CONF,
+                  "SECONDS: how long a child may spend finalising Python "
+                  "when it exits (default 5)"),
     AP_INIT_FLAG("PyWSGIPassAuthorization", cmd_pass_authorization, NULL,
-        RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
-        "On|Off: pass the Authorization header to the app as "
-        "HTTP_AUTHORIZATION (default Off)"),
+                 RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
+                 "On|Off: pass the Authorization header to the app as "
+                 "HTTP_AUTHORIZATION (default Off)"),
     AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
-        "On|Off: keep request metrics in shared memory for the "
-        "pywsgi-status handler (default On)"),
-    AP_INIT_TAKE1("PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
+                 "On|Off: keep request metrics in shared memory for the "
+                 "pywsgi-status handler (default On)"),
+    AP_INIT_TAKE1(
+        "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
         "SECONDS: log a warning for requests that take longer (decimals "
         "allowed; default 0, off)"),
     { NULL }
@@ -204,13 +211,16 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     int i, interp = -1;
 
     if (argc < 2) {
-        return apr_psprintf(cmd->pool, "%s needs URL-PATH and TARGET, e.g. "
+        return apr_psprintf(cmd->pool,
+                            "%s needs URL-PATH and TARGET, e.g. "
                             "'%s / /srv/app/app.py' or '%s / app:app'",
                             name, name, name);
     }
     if (argv[0][0] != '/') {
-        return apr_psprintf(cmd->pool, "%s: URL-PATH '%s' must start with "
-                            "'/'", name, argv[0]);
+        return apr_psprintf(cmd->pool,
+                            "%s: URL-PATH '%s' must start with "
+                            "'/'",
+                            name, argv[0]);
     }
     for (i = 2; i < argc; i++) {
         if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9]) {
@@ -226,9 +236,11 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
             python_path = argv[i] + 12;
         }
         else {
-            return apr_psprintf(cmd->pool, "%s: unknown option '%s' (known: "
+            return apr_psprintf(cmd->pool,
+                                "%s: unknown option '%s' (known: "
                                 "callable=NAME, interpreter=NAME, "
-                                "python-path=DIR:DIR)", name, argv[i]);
+                                "python-path=DIR:DIR)",
+                                name, argv[i]);
         }
     }
 
@@ -239,10 +251,12 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     if (app->kind == PW_TARGET_SCRIPT) {
         apr_finfo_t finfo;
         if (apr_stat(&finfo, app->path, APR_FINFO_TYPE, cmd->temp_pool)
-                != APR_SUCCESS || finfo.filetype != APR_REG) {
-            return apr_psprintf(cmd->pool, "%s: script file '%s' does not "
-                                "exist or is not a regular file", name,
-                                app->path);
+                != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+            return apr_psprintf(cmd->pool,
+                                "%s: script file '%s' does not "
+                                "exist or is not a regular file",
+                                name, app->path);
         }
     }
 
@@ -261,16 +275,17 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     return NULL;
 }
 
-static const char *cmd_python_path(cmd_parms *cmd, void *dconf,
-                                   const char *arg)
+static const char *cmd_python_path(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     if (err) {
-        return apr_pstrcat(cmd->pool, err, " (one Python runs per child: "
-                           "set it once, outside any <VirtualHost>)", NULL);
+        return apr_pstrcat(cmd->pool, err,
+                           " (one Python runs per child: "
+                           "set it once, outside any <VirtualHost>)",
+                           NULL);
     }
     *(const char **)apr_array_push(conf->python_path) =
         ap_server_root_relative(cmd->pool, arg);
@@ -286,20 +301,26 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
     apr_finfo_t finfo;
 
     if (err) {
-        return apr_pstrcat(cmd->pool, err, " (one Python runs per child: "
-                           "set it once, outside any <VirtualHost>)", NULL);
+        return apr_pstrcat(cmd->pool, err,
+                           " (one Python runs per child: "
+                           "set it once, outside any <VirtualHost>)",
+                           NULL);
     }
     if (conf->venv) {
-        return apr_psprintf(cmd->pool, "%s given twice: a child runs one "
-                            "virtualenv", cmd->cmd->name);
+        return apr_psprintf(cmd->pool,
+                            "%s given twice: a child runs one "
+                            "virtualenv",
+                            cmd->cmd->name);
     }
     dir = ap_server_root_relative(cmd->pool, arg);
     cfg = apr_pstrcat(cmd->temp_pool, dir, "/pyvenv.cfg", NULL);
     if (apr_stat(&finfo, cfg, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-            || finfo.filetype != APR_REG) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a virtualenv (no "
+        || finfo.filetype != APR_REG) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a virtualenv (no "
                             "pyvenv.cfg in it); create one with '%s -m venv "
-                            "%s'", cmd->cmd->name, dir,
+                            "%s'",
+                            cmd->cmd->name, dir,
                             PW_PYTHON_PREFIX "/bin/python3", dir);
     }
     conf->venv = dir;
@@ -320,15 +341,16 @@ static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
     }
     secs = strtol(arg, &end, 10);
     if (*arg == '\0' || *end != '\0' || secs < 1 || secs > 3600) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds "
-                            "from 1 to 3600", cmd->cmd->name, arg);
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a number of seconds "
+                            "from 1 to 3600",
+                            cmd->cmd->name, arg);
     }
     conf->shutdown_timeout = apr_time_from_sec(secs);
     return NULL;
 }
 
-static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf,
-                                          int flag)
+static const char *cmd_pass_authorization(cmd_parms *cmd, void *dconf, int flag)
 {
     ((pw_dir_conf_t *)dconf)->pass_authorization = flag;
     return NULL;
@@ -341,8 +363,10 @@ static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag)
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
 
     if (err) {
-        return apr_pstrcat(cmd->pool, err, " (the metrics are kept for the "
-                           "whole server)", NULL);
+        return apr_pstrcat(cmd->pool, err,
+                           " (the metrics are kept for the "
+                           "whole server)",
+                           NULL);
     }
     conf->metrics = flag;
     return NULL;
@@ -357,7 +381,8 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
     double secs = strtod(arg, &end);
 
     if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 86400) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds "
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a number of seconds "
                             "from 0 (off) to 86400, e.g. 0.5",
                             cmd->cmd->name, arg);
     }
@@ -365,8 +390,7 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
-                                   const char *arg)
+static const char *cmd_interpreter(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = NULL;
     int interp = pw_interp_declare(arg, &err);
@@ -393,8 +417,10 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
         return err;
     }
     if (argc < 1) {
-        return apr_psprintf(cmd->pool, "%s needs a TARGET, as written in its "
-                            "PyWSGIScriptAlias", cmd->cmd->name);
+        return apr_psprintf(cmd->pool,
+                            "%s needs a TARGET, as written in its "
+                            "PyWSGIScriptAlias",
+                            cmd->cmd->name);
     }
     for (i = 1; i < argc; i++) {
         if (strncmp(argv[i], "callable=", 9) == 0 && argv[i][9]) {
@@ -407,7 +433,8 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
             }
         }
         else {
-            return apr_psprintf(cmd->pool, "%s: unknown option '%s' (known: "
+            return apr_psprintf(cmd->pool,
+                                "%s: unknown option '%s' (known: "
                                 "callable=NAME, interpreter=NAME)",
                                 cmd->cmd->name, argv[i]);
         }
@@ -436,8 +463,10 @@ static const char *parse_count(cmd_parms *cmd, const char *arg, long max,
     long v = strtol(arg, &end, 10);
 
     if (*arg == '\0' || *end != '\0' || v < 0 || v > max) {
-        return apr_psprintf(cmd->pool, "%s: '%s' is not %s from 0 (off) to "
-                            "%ld", cmd->cmd->name, arg, what, max);
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not %s from 0 (off) to "
+                            "%ld",
+                            cmd->cmd->name, arg, what, max);
     }
     *out = v;
     return NULL;
@@ -466,24 +495,29 @@ static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     long v;
 
-    if (err || (err = parse_count(cmd, arg, 1000000000L, "a number of "
-                                  "requests", &v))) {
+    if (err
+        || (err = parse_count(cmd, arg, 1000000000L,
+                              "a number of "
+                              "requests",
+                              &v))) {
         return err;
     }
     conf->max_requests = (int)v;
     return NULL;
 }
 
-static const char *cmd_max_memory(cmd_parms *cmd, void *dconf,
-                                  const char *arg)
+static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     long v;
 
-    if (err || (err = parse_count(cmd, arg, 1048576L, "a number of "
-                                  "megabytes", &v))) {
+    if (err
+        || (err = parse_count(cmd, arg, 1048576L,
+                              "a number of "
+                              "megabytes",
+                              &v))) {
         return err;
     }
     conf->max_memory = (apr_off_t)v * 1024 * 1024;
@@ -595,6 +629,6 @@ int pw_config_pass_authorization(request_rec *r)
 {
     pw_dir_conf_t *conf =
         ap_get_module_config(r->per_dir_config, &pywsgi_module);
-    return conf->pass_authorization == PW_UNSET
-               ? PW_DEFAULT_PASS_AUTHORIZATION : conf->pass_authorization;
+    return conf->pass_authorization == PW_UNSET ? PW_DEFAULT_PASS_AUTHORIZATION
+                                                : conf->pass_authorization;
 }

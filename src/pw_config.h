@@ -10,10 +10,10 @@
 
 /* One PyWSGIScriptAlias line. */
 typedef struct {
-    const char *url;          /* no trailing '/', "" for the root */
+    const char *url; /* no trailing '/', "" for the root */
     apr_size_t url_len;
     pw_app_t *app;
-    int interp;               /* interpreter=NAME, or -1: PyWSGIInterpreter */
+    int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
 } pw_route_t;
 
 /* One PyWSGIPreload line. */
@@ -42,8 +42,8 @@ int pw_config_metrics(server_rec *s);
 apr_interval_time_t pw_config_slow_request(server_rec *s);
 
 const apr_array_header_t *pw_config_preloads(server_rec *s);
-int pw_config_max_requests(server_rec *s);          /* 0: off */
-apr_off_t pw_config_max_memory(server_rec *s);      /* bytes, 0: off */
+int pw_config_max_requests(server_rec *s);     /* 0: off */
+apr_off_t pw_config_max_memory(server_rec *s); /* bytes, 0: off */
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);

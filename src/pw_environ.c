@@ -92,24 +92,25 @@ int pw_environ_interp_init(server_rec *s, int interp)
     Py_DECREF(version);
     if (rc < 0
         || PyDict_SetItemString(template, "wsgi.multithread",
-                                threaded != AP_MPMQ_NOT_SUPPORTED
-                                    ? Py_True : Py_False) < 0
+                                threaded != AP_MPMQ_NOT_SUPPORTED ? Py_True
+                                                                  : Py_False)
+               < 0
         || PyDict_SetItemString(template, "wsgi.multiprocess",
-                                daemons > 1 ? Py_True : Py_False) < 0
+                                daemons > 1 ? Py_True : Py_False)
+               < 0
         || PyDict_SetItemString(template, "wsgi.run_once", Py_False) < 0
-        || PyDict_SetItemString(template, "wsgi.input_terminated",
-                                Py_True) < 0
-        || PyDict_SetItemString(template, "wsgi.errors",
-                                pw_log_errors(interp)) < 0
+        || PyDict_SetItemString(template, "wsgi.input_terminated", Py_True) < 0
+        || PyDict_SetItemString(template, "wsgi.errors", pw_log_errors(interp))
+               < 0
         || PyDict_SetItemString(template, "wsgi.file_wrapper",
-                                pw_response_file_wrapper()) < 0
+                                pw_response_file_wrapper())
+               < 0
         || PyDict_SetItem(template, st->query_string, st->empty) < 0) {
         return -1;
     }
     {
-        PyObject *sw = PyUnicode_DecodeLatin1(ap_get_server_banner(),
-                                              strlen(ap_get_server_banner()),
-                                              NULL);
+        PyObject *sw = PyUnicode_DecodeLatin1(
+            ap_get_server_banner(), strlen(ap_get_server_banner()), NULL);
         if (sw == NULL) {
             return -1;
         }
@@ -149,8 +150,7 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
-static int add_headers(request_rec *r, const environ_state_t *st,
-                       PyObject *d)
+static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -198,7 +198,7 @@ static int add_headers(request_rec *r, const environ_state_t *st,
             return -1;
         }
         /* A header sent twice: one value, joined as RFC 9110 5.3 allows. */
-        old = PyDict_GetItemWithError(d, key);     /* borrowed */
+        old = PyDict_GetItemWithError(d, key); /* borrowed */
         if (old) {
             Py_SETREF(value, PyUnicode_FromFormat("%U, %U", old, value));
         }
@@ -284,26 +284,23 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
     }
     if (set_steal(d, st->server_protocol, protocol) < 0
         || set_steal(d, st->script_name,
-                     PyUnicode_DecodeLatin1(route->url, route->url_len,
-                                            NULL)) < 0
+                     PyUnicode_DecodeLatin1(route->url, route->url_len, NULL))
+               < 0
         /* r->uri is already percent-decoded: PATH_INFO as PEP 3333 and
          * CGI (RFC 3875 4.1.5) want it. */
-        || set_steal(d, st->path_info,
-                     str_latin1(r->uri + route->url_len)) < 0
-        || (r->args
-            && set_steal(d, st->query_string, str_latin1(r->args)) < 0)
+        || set_steal(d, st->path_info, str_latin1(r->uri + route->url_len)) < 0
+        || (r->args && set_steal(d, st->query_string, str_latin1(r->args)) < 0)
         || set_steal(d, st->request_uri, str_latin1(r->unparsed_uri)) < 0
-        || set_steal(d, st->server_name,
-                     str_latin1(ap_get_server_name(r))) < 0
+        || set_steal(d, st->server_name, str_latin1(ap_get_server_name(r))) < 0
         || set_steal(d, st->server_port, str_port(ap_get_server_port(r))) < 0
         || set_steal(d, st->remote_addr, str_latin1(r->useragent_ip)) < 0
-        || set_steal(d, st->remote_port, str_port(
-                     r->useragent_addr ? r->useragent_addr->port
-                                       : c->client_addr->port)) < 0
+        || set_steal(d, st->remote_port,
+                     str_port(r->useragent_addr ? r->useragent_addr->port
+                                                : c->client_addr->port))
+               < 0
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
-        || PyDict_SetItem(d, st->input, input) < 0
-        || add_headers(r, st, d) < 0
+        || PyDict_SetItem(d, st->input, input) < 0 || add_headers(r, st, d) < 0
         || add_subprocess_env(r, d) < 0) {
         goto fail;
     }

@@ -52,10 +52,10 @@
 APLOG_USE_MODULE(pywsgi);
 
 typedef struct {
-    volatile apr_time_t deadline;  /* 0: no request with a timeout */
-    volatile unsigned long ident;  /* the thread, as Python names it */
+    volatile apr_time_t deadline; /* 0: no request with a timeout */
+    volatile unsigned long ident; /* the thread, as Python names it */
     volatile int interp;
-    volatile apr_uint32_t seq;     /* which request of this thread */
+    volatile apr_uint32_t seq; /* which request of this thread */
     volatile int fired;
 } guard_slot_t;
 
@@ -70,8 +70,7 @@ static volatile apr_uint32_t requests_done, in_flight;
 /* What this thread serves, for the crash line: "GET /path". */
 static __thread char crash_what[256];
 static struct sigaction crash_prev[NSIG];
-static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE,
-                                     SIGILL };
+static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
 static volatile apr_uint32_t recycling;
 static int threaded, threads_per_child = 1;
 static server_rec *main_server;
@@ -97,7 +96,7 @@ static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
             }
             ts = pw_interp_acquire(interp, &waited);
             if (ts == NULL) {
-                return NULL;    /* Python is going away */
+                return NULL; /* Python is going away */
             }
             /* Still the same request, still running? (It cannot finish its
              * Python part while this thread holds the GIL.) */
@@ -222,9 +221,10 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
         if (ts == NULL) {
             continue;
         }
-        timeout_exc[i] = PyErr_NewExceptionWithDoc(
-            "mod_pywsgi.RequestTimeout", "The request ran past "
-            "PyWSGIRequestTimeout.", PyExc_BaseException, NULL);
+        timeout_exc[i] = PyErr_NewExceptionWithDoc("mod_pywsgi.RequestTimeout",
+                                                   "The request ran past "
+                                                   "PyWSGIRequestTimeout.",
+                                                   PyExc_BaseException, NULL);
         if (timeout_exc[i] == NULL) {
             PyErr_Clear();
         }
@@ -232,11 +232,11 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     }
     apr_threadattr_create(&attr, pchild);
     apr_threadattr_detach_set(attr, 1);
-    if (apr_thread_create(&thd, attr, watchdog, NULL, pchild)
-            != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0400: could not start "
-                     "the PyWSGIRequestTimeout watchdog in pid %"
-                     APR_PID_T_FMT "; requests will not time out",
+    if (apr_thread_create(&thd, attr, watchdog, NULL, pchild) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                     "PW0400: could not start "
+                     "the PyWSGIRequestTimeout watchdog in pid %" APR_PID_T_FMT
+                     "; requests will not time out",
                      getpid());
     }
 }
@@ -252,14 +252,14 @@ void pw_guard_begin(request_rec *r, int interp)
          * close"): the child is on its way out. */
         r->connection->keepalive = AP_CONN_CLOSE;
     }
-    if (slots == NULL || (timeout = pw_config_request_timeout(r->server))
-                             == 0) {
+    if (slots == NULL
+        || (timeout = pw_config_request_timeout(r->server)) == 0) {
         return;
     }
     if (my_slot == NULL) {
         apr_uint32_t i = apr_atomic_inc32(&slots_used);
         if (i >= (apr_uint32_t)slot_count) {
-            return;     /* more threads than the MPM said: no timeout */
+            return; /* more threads than the MPM said: no timeout */
         }
         my_slot = &slots[i];
     }
@@ -324,7 +324,8 @@ static void *APR_THREAD_FUNC idle_exit(apr_thread_t *thd, void *data)
     for (;;) {
         apr_sleep(apr_time_from_msec(50));
         if (child_idle() && child_idle()) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server, "PW0411: "
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
+                         "PW0411: "
                          "pid %" APR_PID_T_FMT " holds no connection any "
                          "more and exits (PyWSGIMaxMemory, after %d ms)",
                          getpid(), waited);
@@ -375,15 +376,18 @@ void pw_guard_after(request_rec *r)
             due = rss > max_memory;
         }
         if (due && apr_atomic_cas32(&recycling, 1, 0) == 0) {
-            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server, "PW0410: "
-                         "recycling pid %" APR_PID_T_FMT " after %u requests"
-                         "%s%s", getpid(), done,
-                         rss ? apr_psprintf(r->pool, ", resident %"
-                                            APR_OFF_T_FMT " MB > "
-                                            "PyWSGIMaxMemory %" APR_OFF_T_FMT
-                                            " MB", rss >> 20,
-                                            max_memory >> 20) : "",
-                         rss ? "" : " (PyWSGIMaxRequests)");
+            ap_log_error(
+                APLOG_MARK, APLOG_NOTICE, 0, main_server,
+                "PW0410: "
+                "recycling pid %" APR_PID_T_FMT " after %u requests"
+                "%s%s",
+                getpid(), done,
+                rss ? apr_psprintf(r->pool,
+                                   ", resident %" APR_OFF_T_FMT " MB > "
+                                   "PyWSGIMaxMemory %" APR_OFF_T_FMT " MB",
+                                   rss >> 20, max_memory >> 20)
+                    : "",
+                rss ? "" : " (PyWSGIMaxRequests)");
             if (!threaded) {
                 /* prefork checks this before its next accept(). */
                 ap_max_requests_per_child = 1;

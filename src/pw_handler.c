@@ -45,7 +45,7 @@ static int pw_translate_name(request_rec *r)
     pw_route_t *route;
 
     if (r->uri[0] != '/') {
-        return DECLINED;    /* "OPTIONS *" and proxy requests */
+        return DECLINED; /* "OPTIONS *" and proxy requests */
     }
     route = pw_config_route(r->server, r->uri);
     if (route == NULL) {
@@ -59,8 +59,7 @@ static int pw_translate_name(request_rec *r)
         r->path_info = apr_pstrdup(r->pool, r->uri + route->url_len);
     }
     else {
-        r->filename = apr_pstrcat(r->pool, "pywsgi:", route->app->target,
-                                  NULL);
+        r->filename = apr_pstrcat(r->pool, "pywsgi:", route->app->target, NULL);
     }
     return OK;
 }
@@ -69,8 +68,7 @@ static int pw_translate_name(request_rec *r)
  * does; <Location> is where its access control goes. */
 static int pw_map_to_storage(request_rec *r)
 {
-    pw_route_t *route = ap_get_module_config(r->request_config,
-                                             &pywsgi_module);
+    pw_route_t *route = ap_get_module_config(r->request_config, &pywsgi_module);
 
     if (route && route->app->kind == PW_TARGET_MODULE) {
         return OK;
@@ -93,9 +91,10 @@ static int pw_handler(request_rec *r)
     if (route == NULL) {
         /* SetHandler pywsgi-script on its own: never fall back to serving
          * the file, which could be an app's source. */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0304: %s: handler %s "
-                      "without a PyWSGIScriptAlias for this URL", r->uri,
-                      PW_HANDLER);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0304: %s: handler %s "
+                      "without a PyWSGIScriptAlias for this URL",
+                      r->uri, PW_HANDLER);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     /* Checks Content-Length against LimitRequestBody (413 before the app
@@ -110,9 +109,11 @@ static int pw_handler(request_rec *r)
     pw_metrics_request_begin(r);
     tstate = pw_interp_acquire(interp, &m.gil_wait);
     if (tstate == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0104: %s: interpreter "
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0104: %s: interpreter "
                       "'%s' is not available in this child (see PW0101 or "
-                      "PW0105 at its start)", r->uri, pw_interp_name(interp));
+                      "PW0105 at its start)",
+                      r->uri, pw_interp_name(interp));
         rc = HTTP_INTERNAL_SERVER_ERROR;
         m.app_failed = 1;
     }
@@ -121,10 +122,12 @@ static int pw_handler(request_rec *r)
         pw_guard_begin(r, interp);
         rc = run_app(r, route, interp, &m);
         if (pw_guard_end()) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0401: %s: "
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0401: %s: "
                           "application '%s' stopped after %" APR_TIME_T_FMT
                           " s (PyWSGIRequestTimeout); the traceback above "
-                          "shows where it was", r->uri, route->app->target,
+                          "shows where it was",
+                          r->uri, route->app->target,
                           apr_time_sec(pw_config_request_timeout(r->server)));
             if (rc == HTTP_INTERNAL_SERVER_ERROR) {
                 rc = HTTP_GATEWAY_TIME_OUT;
@@ -150,18 +153,20 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
     PyObject *result = NULL;
     int rc, body_status;
 
-    app = pw_app_callable(route->app, interp, pw_config_reload(r), r,
-                          r->server);
+    app =
+        pw_app_callable(route->app, interp, pw_config_reload(r), r, r->server);
     if (app == NULL) {
         m->app_failed = 1;
-        return HTTP_INTERNAL_SERVER_ERROR;    /* logged (PW0201) */
+        return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
     input = pw_input_new(r);
     start = input ? pw_response_new(r, target, input) : NULL;
     environ = start ? pw_environ_build(r, route, interp, input) : NULL;
     if (environ == NULL) {
-        pw_log_exception(r, r->server, "PW0300: %s: could not build the "
-                         "environ for application '%s':", r->uri, target);
+        pw_log_exception(r, r->server,
+                         "PW0300: %s: could not build the "
+                         "environ for application '%s':",
+                         r->uri, target);
         rc = HTTP_INTERNAL_SERVER_ERROR;
         m->app_failed = 1;
         goto done;
@@ -172,8 +177,10 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
         result = PyObject_Vectorcall(app, args, 2, NULL);
     }
     if (result == NULL) {
-        pw_log_exception(r, r->server, "PW0301: %s: application '%s' "
-                         "raised", r->uri, target);
+        pw_log_exception(r, r->server,
+                         "PW0301: %s: application '%s' "
+                         "raised",
+                         r->uri, target);
         rc = pw_response_failed(start);
     }
     else {

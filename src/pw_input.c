@@ -15,16 +15,15 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_INPUT_CHUNK 8192
 
 typedef struct {
-    PyObject_HEAD
-    request_rec *r;            /* NULL once the request is over */
+    PyObject_HEAD request_rec *r; /* NULL once the request is over */
     apr_bucket_brigade *bb;
-    char *buf;                 /* read-ahead for readline(); PyMem */
-    Py_ssize_t pos, len, cap;  /* unread bytes are buf[pos..len) */
+    char *buf;                /* read-ahead for readline(); PyMem */
+    Py_ssize_t pos, len, cap; /* unread bytes are buf[pos..len) */
     int eof;
-    int busy;                  /* a read is in progress (GIL released) */
-    int error_status;          /* HTTP status of a failed read */
-    int error_sent;            /* ...whose error response Apache sent */
-    apr_off_t bytes;           /* body bytes read so far */
+    int busy;         /* a read is in progress (GIL released) */
+    int error_status; /* HTTP status of a failed read */
+    int error_sent;   /* ...whose error response Apache sent */
+    apr_off_t bytes;  /* body bytes read so far */
 } pw_input_t;
 
 static PyTypeObject input_type;
@@ -47,8 +46,7 @@ static apr_status_t pull(request_rec *r, apr_bucket_brigade *bb, char *dst,
         if (rv != APR_SUCCESS) {
             return rv;
         }
-        if (!APR_BRIGADE_EMPTY(bb)
-            && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
+        if (!APR_BRIGADE_EMPTY(bb) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(bb))) {
             *eos = 1;
         }
         rv = apr_brigade_flatten(bb, dst, &n);
@@ -63,8 +61,7 @@ static apr_status_t pull(request_rec *r, apr_bucket_brigade *bb, char *dst,
 
 /* Read up to want bytes into dst.  Returns the count (0 at the end of the
  * body) or -1 with a Python exception set. */
-static Py_ssize_t input_read_raw(pw_input_t *self, char *dst,
-                                 Py_ssize_t want)
+static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
 {
     request_rec *r = self->r;
     apr_status_t rv;
@@ -76,19 +73,18 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst,
     }
     if (r == NULL) {
         PyErr_SetString(PyExc_ValueError, "wsgi.input read after its "
-                        "request ended");
+                                          "request ended");
         return -1;
     }
     if (self->busy) {
         PyErr_SetString(PyExc_RuntimeError, "wsgi.input read from two "
-                        "threads at once");
+                                            "threads at once");
         return -1;
     }
     self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS
-    rv = pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
-    Py_END_ALLOW_THREADS
-    self->busy = 0;
+    Py_BEGIN_ALLOW_THREADS rv =
+        pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
+    Py_END_ALLOW_THREADS self->busy = 0;
     if (rv != APR_SUCCESS) {
         char err[128];
         self->eof = 1;
@@ -96,19 +92,22 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst,
             /* HTTP_IN already answered (a malformed chunk: 400, a body
              * over LimitRequestBody: 413) through the output filters. */
             self->error_sent = 1;
-            self->error_status = r->status >= 400 ? r->status
-                                                  : HTTP_BAD_REQUEST;
+            self->error_status =
+                r->status >= 400 ? r->status : HTTP_BAD_REQUEST;
         }
         else {
-            self->error_status = ap_map_http_request_error(rv,
-                                                           HTTP_BAD_REQUEST);
+            self->error_status =
+                ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
         }
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PW0311: %s: reading "
-                      "the request body failed (HTTP %d)", r->uri,
-                      self->error_status);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "PW0311: %s: reading "
+                      "the request body failed (HTTP %d)",
+                      r->uri, self->error_status);
         apr_strerror(rv, err, sizeof(err));
-        PyErr_Format(PyExc_OSError, "request body could not be read: %s "
-                     "(HTTP %d)", err, self->error_status);
+        PyErr_Format(PyExc_OSError,
+                     "request body could not be read: %s "
+                     "(HTTP %d)",
+                     err, self->error_status);
         return -1;
     }
     if (eos) {
@@ -169,8 +168,8 @@ static PyObject *input_take(pw_input_t *self, Py_ssize_t n)
     return b;
 }
 
-static int size_arg(PyObject *const *args, Py_ssize_t nargs,
-                    const char *name, Py_ssize_t *size)
+static int size_arg(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                    Py_ssize_t *size)
 {
     *size = -1;
     if (nargs > 1) {
@@ -242,8 +241,8 @@ static PyObject *input_readline_n(pw_input_t *self, Py_ssize_t size)
     for (;;) {
         Py_ssize_t have = self->len - self->pos;
         Py_ssize_t limit = (size >= 0 && size < have) ? size : have;
-        char *nl = memchr(self->buf + self->pos + scanned, '\n',
-                          limit - scanned);
+        char *nl =
+            memchr(self->buf + self->pos + scanned, '\n', limit - scanned);
         if (nl) {
             return input_take(self, nl - (self->buf + self->pos) + 1);
         }
@@ -312,7 +311,7 @@ static PyObject *input_iternext(pw_input_t *self)
 
     if (line && PyBytes_GET_SIZE(line) == 0) {
         Py_DECREF(line);
-        return NULL;        /* StopIteration */
+        return NULL; /* StopIteration */
     }
     return line;
 }
@@ -325,16 +324,15 @@ static void input_dealloc(pw_input_t *self)
 
 static PyMethodDef input_methods[] = {
     { "read", (PyCFunction)(void (*)(void))input_read, METH_FASTCALL, NULL },
-    { "readline", (PyCFunction)(void (*)(void))input_readline,
-      METH_FASTCALL, NULL },
-    { "readlines", (PyCFunction)(void (*)(void))input_readlines,
-      METH_FASTCALL, NULL },
+    { "readline", (PyCFunction)(void (*)(void))input_readline, METH_FASTCALL,
+      NULL },
+    { "readlines", (PyCFunction)(void (*)(void))input_readlines, METH_FASTCALL,
+      NULL },
     { NULL }
 };
 
 static PyTypeObject input_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pywsgi.Input",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.Input",
     .tp_basicsize = sizeof(pw_input_t),
     .tp_dealloc = (destructor)input_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,

@@ -78,9 +78,11 @@ int pw_interp_declare(const char *name, const char **err)
     }
     for (c = name; *c; c++) {
         if (!apr_isalnum(*c) && *c != '_' && *c != '-' && *c != '.') {
-            *err = apr_psprintf(apr_hook_global_pool, "interpreter name "
+            *err = apr_psprintf(apr_hook_global_pool,
+                                "interpreter name "
                                 "'%s' may hold only letters, digits, '_', "
-                                "'-' and '.'", name);
+                                "'-' and '.'",
+                                name);
             return -1;
         }
     }
@@ -90,7 +92,8 @@ int pw_interp_declare(const char *name, const char **err)
         }
     }
     if (interp_count == PW_MAX_INTERPS) {
-        *err = apr_psprintf(apr_hook_global_pool, "more than %d "
+        *err = apr_psprintf(apr_hook_global_pool,
+                            "more than %d "
                             "interpreters; '%s' is one too many",
                             PW_MAX_INTERPS - 1, name);
         return -1;
@@ -171,9 +174,11 @@ void pw_interp_child_init(apr_pool_t *pchild, server_rec *s)
     main_tstate = PyThreadState_Get();
     interps[0] = PW_TSTATE_INTERP(main_tstate);
     if (interp_setup(s, 0) < 0) {
-        pw_log_exception(NULL, s, "PW0101: Python started but mod_pywsgi "
+        pw_log_exception(NULL, s,
+                         "PW0101: Python started but mod_pywsgi "
                          "could not set it up in pid %" APR_PID_T_FMT
-                         "; requests will get 500:", getpid());
+                         "; requests will get 500:",
+                         getpid());
         PyEval_SaveThread();
         return;
     }
@@ -190,10 +195,11 @@ void pw_interp_child_init(apr_pool_t *pchild, server_rec *s)
 
 fail_status:
     /* Never Py_ExitStatusException(): it would exit the child. */
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "PW0101: Python could not "
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "PW0101: Python could not "
                  "start in pid %" APR_PID_T_FMT ": %s%s%s (program %s, "
-                 "virtualenv %s); requests will get 500", getpid(),
-                 status.func ? status.func : "",
+                 "virtualenv %s); requests will get 500",
+                 getpid(), status.func ? status.func : "",
                  status.func ? ": " : "",
                  status.err_msg ? status.err_msg : "unknown error",
                  venv ? apr_pstrcat(pchild, venv, "/bin/python", NULL)
@@ -229,15 +235,15 @@ static int interp_setup(server_rec *s, int interp)
          * crashing thread in the error log (Apache's stderr), after the
          * module's own PW0003 line. */
         PyObject *fh = PyImport_ImportModule("faulthandler");
-        PyObject *res = fh ? PyObject_CallMethod(fh, "enable", "ii", 2, 0)
-                           : NULL;
+        PyObject *res =
+            fh ? PyObject_CallMethod(fh, "enable", "ii", 2, 0) : NULL;
         Py_XDECREF(res);
         Py_XDECREF(fh);
         if (res == NULL) {
             PyErr_Clear();
         }
     }
-    sys_path = PySys_GetObject("path");    /* borrowed */
+    sys_path = PySys_GetObject("path"); /* borrowed */
     if (sys_path == NULL || !PyList_Check(sys_path)) {
         PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
         return -1;
@@ -266,17 +272,20 @@ static void start_subinterpreters(server_rec *s)
         PyThreadState *tstate = Py_NewInterpreter();
         thread_interp = i;
         if (tstate == NULL) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0105: "
-                         "sub-interpreter '%s' could not be created in pid %"
-                         APR_PID_T_FMT "; its apps will get 500",
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "PW0105: "
+                         "sub-interpreter '%s' could not be created in pid "
+                         "%" APR_PID_T_FMT "; its apps will get 500",
                          interp_names[i], getpid());
             PyThreadState_Swap(main_tstate);
             continue;
         }
         if (interp_setup(s, i) < 0) {
-            pw_log_exception(NULL, s, "PW0105: sub-interpreter '%s' could not"
+            pw_log_exception(NULL, s,
+                             "PW0105: sub-interpreter '%s' could not"
                              " be set up in pid %" APR_PID_T_FMT "; its apps "
-                             "will get 500:", interp_names[i], getpid());
+                             "will get 500:",
+                             interp_names[i], getpid());
             Py_EndInterpreter(tstate);
             PyThreadState_Swap(main_tstate);
             continue;
@@ -316,7 +325,7 @@ static void report_startup(server_rec *s)
 {
     const char *venv = pw_config_venv(s);
     const char *prefix = "?";
-    PyObject *p = PySys_GetObject("prefix");    /* borrowed */
+    PyObject *p = PySys_GetObject("prefix"); /* borrowed */
     Dl_info info;
     const char *lib = "?";
     char version[32];
@@ -338,10 +347,12 @@ static void report_startup(server_rec *s)
     if (dladdr((void *)Py_InitializeFromConfig, &info) && info.dli_fname) {
         lib = info.dli_fname;
     }
-    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s, "PW0001: Python %s "
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "PW0001: Python %s "
                  "initialised in pid %" APR_PID_T_FMT ": libpython %s, "
-                 "sys.prefix %s, virtualenv %s, MPM %s", version, getpid(),
-                 lib, prefix, venv ? venv : "none", ap_show_mpm());
+                 "sys.prefix %s, virtualenv %s, MPM %s",
+                 version, getpid(), lib, prefix, venv ? venv : "none",
+                 ap_show_mpm());
 }
 
 /* GIL of main held.  Py_FinalizeEx() refuses to run while sub-interpreters
@@ -379,10 +390,13 @@ static void *watchdog(void *arg)
     apr_interval_time_t timeout = *(apr_interval_time_t *)arg;
 
     apr_sleep(timeout);
-    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "PW0102: Python "
-                 "finalisation in pid %" APR_PID_T_FMT " took more than %"
-                 APR_TIME_T_FMT " s (a thread that never ends?); exiting "
-                 "without it", getpid(), apr_time_sec(timeout));
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                 "PW0102: Python "
+                 "finalisation in pid %" APR_PID_T_FMT
+                 " took more than %" APR_TIME_T_FMT
+                 " s (a thread that never ends?); exiting "
+                 "without it",
+                 getpid(), apr_time_sec(timeout));
     _exit(0);
     return NULL;
 }
@@ -408,7 +422,7 @@ static apr_status_t interp_cleanup(void *data)
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     if (pthread_create(&tid, &attr, watchdog, &timeout) != 0) {
         pthread_attr_destroy(&attr);
-        return APR_SUCCESS;     /* no watchdog: do not risk hanging */
+        return APR_SUCCESS; /* no watchdog: do not risk hanging */
     }
     pthread_attr_destroy(&attr);
 
@@ -416,9 +430,11 @@ static apr_status_t interp_cleanup(void *data)
     pw_log_fini();
     end_subinterpreters();
     if (Py_FinalizeEx() < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server, "PW0103: "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                     "PW0103: "
                      "Python finalisation in pid %" APR_PID_T_FMT " reported "
-                     "an error (flushing buffered data failed)", getpid());
+                     "an error (flushing buffered data failed)",
+                     getpid());
     }
     return APR_SUCCESS;
 }

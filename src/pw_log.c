@@ -23,10 +23,9 @@
 APLOG_USE_MODULE(pywsgi);
 
 typedef struct {
-    PyObject_HEAD
-    int level;              /* APLOG_* of every line */
-    const char *name;       /* for repr() */
-    char *buf;              /* an unfinished line; PyMem */
+    PyObject_HEAD int level; /* APLOG_* of every line */
+    const char *name;        /* for repr() */
+    char *buf;               /* an unfinished line; PyMem */
     Py_ssize_t len, cap;
 } pw_stream_t;
 
@@ -63,18 +62,19 @@ static void emit(int level, const char *text, Py_ssize_t len)
     }
     do {
         Py_ssize_t n = len < (Py_ssize_t)sizeof(line) - 1
-                           ? len : (Py_ssize_t)sizeof(line) - 1;
+                           ? len
+                           : (Py_ssize_t)sizeof(line) - 1;
         memcpy(line, text, n);
         line[n] = '\0';
-        Py_BEGIN_ALLOW_THREADS
-        if (r) {
+        Py_BEGIN_ALLOW_THREADS if (r)
+        {
             ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
         }
-        else {
+        else
+        {
             ap_log_error(APLOG_MARK, level, 0, main_server, "%s", line);
         }
-        Py_END_ALLOW_THREADS
-        text += n;
+        Py_END_ALLOW_THREADS text += n;
         len -= n;
     } while (len > 0);
 }
@@ -103,8 +103,10 @@ static PyObject *stream_write(pw_stream_t *self, PyObject *arg)
     Py_ssize_t n;
 
     if (!PyUnicode_Check(arg)) {
-        return PyErr_Format(PyExc_TypeError, "write() argument must be str,"
-                            " not %s", Py_TYPE(arg)->tp_name);
+        return PyErr_Format(PyExc_TypeError,
+                            "write() argument must be str,"
+                            " not %s",
+                            Py_TYPE(arg)->tp_name);
     }
     s = PyUnicode_AsUTF8AndSize(arg, &n);
     if (s == NULL) {
@@ -217,9 +219,11 @@ static PyObject *py_log(PyObject *module, PyObject *args)
     if (!PyArg_ParseTuple(args, "is#:_log", &levelno, &msg, &len)) {
         return NULL;
     }
-    level = levelno >= 50 ? APLOG_CRIT : levelno >= 40 ? APLOG_ERR
-          : levelno >= 30 ? APLOG_WARNING : levelno >= 20 ? APLOG_INFO
-          : APLOG_DEBUG;
+    level = levelno >= 50   ? APLOG_CRIT
+            : levelno >= 40 ? APLOG_ERR
+            : levelno >= 30 ? APLOG_WARNING
+            : levelno >= 20 ? APLOG_INFO
+                            : APLOG_DEBUG;
     while (len > 0) {
         nl = memchr(msg, '\n', len);
         n = nl ? nl - msg : len;
@@ -256,16 +260,20 @@ static PyObject *py_os_exit(PyObject *module, PyObject *arg)
             code = 1;
         }
         if (r) {
-            ap_log_rerror(APLOG_MARK, APLOG_CRIT, 0, r, "PW0004: %s %s: the "
-                          "application called os._exit(%ld); pid %"
-                          APR_PID_T_FMT " exits with status %d", r->method,
-                          r->uri, status, getpid(), code);
+            ap_log_rerror(
+                APLOG_MARK, APLOG_CRIT, 0, r,
+                "PW0004: %s %s: the "
+                "application called os._exit(%ld); pid %" APR_PID_T_FMT
+                " exits with status %d",
+                r->method, r->uri, status, getpid(), code);
         }
         else {
-            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, main_server, "PW0004: "
-                         "os._exit(%ld) called outside any request; pid %"
-                         APR_PID_T_FMT " exits with status %d", status,
-                         getpid(), code);
+            ap_log_error(
+                APLOG_MARK, APLOG_CRIT, 0, main_server,
+                "PW0004: "
+                "os._exit(%ld) called outside any request; pid %" APR_PID_T_FMT
+                " exits with status %d",
+                status, getpid(), code);
         }
     }
     _exit(code);
@@ -281,8 +289,11 @@ static PyMethodDef module_methods[] = {
 };
 
 static struct PyModuleDef module_def = {
-    PyModuleDef_HEAD_INIT, "mod_pywsgi",
-    "The Apache module this Python runs in.", -1, module_methods,
+    PyModuleDef_HEAD_INIT,
+    "mod_pywsgi",
+    "The Apache module this Python runs in.",
+    -1,
+    module_methods,
 };
 
 /* Python's side of it, in Python: a logging.Handler is easiest written as
@@ -318,7 +329,7 @@ static const char module_code[] =
 static int module_init(void)
 {
     PyObject *m = PyModule_Create(&module_def), *res = NULL;
-    PyObject *modules = PyImport_GetModuleDict();   /* borrowed */
+    PyObject *modules = PyImport_GetModuleDict(); /* borrowed */
 
     if (m == NULL) {
         return -1;
@@ -339,8 +350,7 @@ static int module_init(void)
 }
 
 static PyTypeObject stream_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pywsgi.LogStream",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.LogStream",
     .tp_basicsize = sizeof(pw_stream_t),
     .tp_dealloc = (destructor)stream_dealloc,
     .tp_repr = (reprfunc)stream_repr,
@@ -426,17 +436,15 @@ static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
     /* traceback (and linecache, tokenize...) only once something fails. */
     if (*format == NULL) {
         PyObject *mod = PyImport_ImportModule("traceback");
-        *format = mod ? PyObject_GetAttrString(mod, "format_exception")
-                      : NULL;
+        *format = mod ? PyObject_GetAttrString(mod, "format_exception") : NULL;
         Py_XDECREF(mod);
         if (*format == NULL) {
             PyErr_Clear();
             return;
         }
     }
-    tb = PyException_GetTraceback(exc);   /* new reference or NULL */
-    lines = PyObject_CallFunctionObjArgs(*format,
-                                         (PyObject *)Py_TYPE(exc), exc,
+    tb = PyException_GetTraceback(exc); /* new reference or NULL */
+    lines = PyObject_CallFunctionObjArgs(*format, (PyObject *)Py_TYPE(exc), exc,
                                          tb ? tb : Py_None, NULL);
     Py_XDECREF(tb);
     if (lines == NULL) {
@@ -447,7 +455,7 @@ static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
     for (i = 0; i < n; i++) {
         const char *text, *end, *nl;
         Py_ssize_t len;
-        item = PyList_GET_ITEM(lines, i);   /* borrowed */
+        item = PyList_GET_ITEM(lines, i); /* borrowed */
         text = PyUnicode_AsUTF8AndSize(item, &len);
         if (text == NULL) {
             PyErr_Clear();
@@ -460,12 +468,12 @@ static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
             }
             if (nl > text) {
                 if (r) {
-                    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                                  "PW0303: %.*s", (int)(nl - text), text);
+                    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0303: %.*s",
+                                  (int)(nl - text), text);
                 }
                 else {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
-                                 "PW0303: %.*s", (int)(nl - text), text);
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0303: %.*s",
+                                 (int)(nl - text), text);
                 }
             }
         }

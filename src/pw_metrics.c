@@ -44,10 +44,11 @@
  * a callable= option picks another than `application` (t/apps/errors.py
  * serves ten).  The apps of every PyWSGIScriptAlias line (read from the
  * config tree in post_config, as mod_info reads it, so each shows, with
- * zeros, from the start) get fixed indexes; a few spare entries take apps this file did not see
- * there (claimed at first use, by name, with a CAS), and "(other)" the
- * rest.  Each child remembers the index of each pw_app_t it met in a small
- * lock-free table, so the hot path finds it with one pointer compare.
+ * zeros, from the start) get fixed indexes; a few spare entries take apps this
+ * file did not see there (claimed at first use, by name, with a CAS), and
+ * "(other)" the rest.  Each child remembers the index of each pw_app_t it met
+ * in a small lock-free table, so the hot path finds it with one pointer
+ * compare.
  */
 #include "pw_metrics.h"
 #include "pw_config.h"
@@ -88,32 +89,32 @@ static apr_uint64_t read_rss(pid_t pid);
 #define PW_ADD(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
 #define PW_LOAD(p)     __atomic_load_n((p), __ATOMIC_RELAXED)
 #define PW_STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELAXED)
-#define PW_CAS(p, expected, desired)                                        \
-    __atomic_compare_exchange_n((p), (expected), (desired), 0,              \
+#define PW_CAS(p, expected, desired)                                           \
+    __atomic_compare_exchange_n((p), (expected), (desired), 0,                 \
                                 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)
 
 /* Upper bounds of the histogram buckets: from half a millisecond (a hello
  * world app) to half a minute (a request about to hit a timeout). */
 const double pw_metrics_bucket_le[PW_METRICS_BUCKETS - 1] = {
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1, 2.5, 5, 10, 30
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+    0.25,   0.5,   1,      2.5,   5,    10,    30
 };
 static const apr_uint64_t bucket_le_us[PW_METRICS_BUCKETS - 1] = {
-    500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000,
-    1000000, 2500000, 5000000, 10000000, 30000000
+    500,    1000,   2500,    5000,    10000,   25000,    50000,   100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000
 };
 
 #define PW_SPARE_APPS   8
 #define PW_APP_NAME_MAX 512
-#define PW_MAX_SLOTS    4096   /* beyond: children share the overflow */
+#define PW_MAX_SLOTS    4096 /* beyond: children share the overflow */
 #define PW_OTHER_APP    "(other)"
 #define PW_SAMPLE_EVERY apr_time_from_sec(1)
-#define PW_APP_CACHE    256    /* a power of 2 */
+#define PW_APP_CACHE    256 /* a power of 2 */
 
 /* --- the shared segment: head, app names, then nslots + 1 slots -------- */
 
 typedef struct {
-    apr_int64_t started;          /* apr_time_t */
+    apr_int64_t started; /* apr_time_t */
     apr_uint64_t child_starts;
     apr_uint64_t child_exits;
 } __attribute__((aligned(64))) pw_shm_head_t;
@@ -121,26 +122,26 @@ typedef struct {
 enum { NAME_FREE = 0, NAME_CLAIMING, NAME_READY };
 
 typedef struct {
-    apr_uint32_t state;           /* spare entries only */
-    char name[PW_APP_NAME_MAX];   /* NUL-terminated, may be truncated */
+    apr_uint32_t state;         /* spare entries only */
+    char name[PW_APP_NAME_MAX]; /* NUL-terminated, may be truncated */
 } pw_app_name_t;
 
 /* A slot's owner word: state in the high half, pid in the low. */
 enum { SLOT_FREE = 0, SLOT_LIVE, SLOT_EXITED };
-#define SLOT_WORD(state, pid) \
+#define SLOT_WORD(state, pid)                                                  \
     (((apr_uint64_t)(state) << 32) | (apr_uint32_t)(pid))
 #define SLOT_STATE(w) ((int)((w) >> 32))
-#define SLOT_PID(w)   ((pid_t)((w) & 0xffffffffu))
+#define SLOT_PID(w)   ((pid_t)((w)&0xffffffffu))
 
 typedef struct {
-    apr_uint64_t owner;           /* SLOT_WORD() */
-    apr_int64_t started;          /* apr_time_t, this pid */
-    apr_uint64_t requests;        /* this pid */
-    apr_uint64_t rss;             /* bytes, this pid's last reading */
-    apr_int64_t rss_at;           /* apr_time_t of that reading */
-    apr_uint64_t gc;              /* this pid, all interpreters */
-    apr_uint64_t gil_us;          /* this pid */
-    apr_uint64_t gil_us_total;    /* every pid that held the slot */
+    apr_uint64_t owner;        /* SLOT_WORD() */
+    apr_int64_t started;       /* apr_time_t, this pid */
+    apr_uint64_t requests;     /* this pid */
+    apr_uint64_t rss;          /* bytes, this pid's last reading */
+    apr_int64_t rss_at;        /* apr_time_t of that reading */
+    apr_uint64_t gc;           /* this pid, all interpreters */
+    apr_uint64_t gil_us;       /* this pid */
+    apr_uint64_t gil_us_total; /* every pid that held the slot */
 } __attribute__((aligned(64))) pw_slot_t;
 
 /* Followed, in each slot, by one of these per app. */
@@ -158,14 +159,14 @@ typedef struct {
  * inherited by the children, read-only after that. */
 static struct {
     pw_shm_head_t *head;
-    pw_app_name_t *names;         /* napps */
-    char *slots;                  /* nslots + 1 of slot_size */
+    pw_app_name_t *names; /* napps */
+    char *slots;          /* nslots + 1 of slot_size */
     apr_size_t slot_size;
-    int nslots;                   /* real ones; the overflow is nslots */
-    int napps;                    /* registered + spares + other */
+    int nslots; /* real ones; the overflow is nslots */
+    int napps;  /* registered + spares + other */
     int nregistered;
-    const char **registered;      /* full names of the registered apps */
-    apr_hash_t *index;            /* registered target -> int index */
+    const char **registered; /* full names of the registered apps */
+    apr_hash_t *index;       /* registered target -> int index */
 } g;
 
 /* This child's slot and its index (-1: the shared overflow slot). */
@@ -247,7 +248,8 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
         ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, rv, s,
                      "PW0502: could not create %" APR_SIZE_T_FMT " bytes of "
                      "anonymous shared memory for the metrics; set "
-                     "PyWSGIMetrics Off to run without them", size);
+                     "PyWSGIMetrics Off to run without them",
+                     size);
         memset(&g, 0, sizeof(g));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -267,10 +269,11 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_pool_cleanup_register(pconf, NULL, metrics_forget,
                               apr_pool_cleanup_null);
 
-    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s, "PW0500: metrics: %"
-                 APR_SIZE_T_FMT " bytes of shared memory for %d apps (%d "
-                 "configured) and %d child slots", size, g.napps,
-                 g.nregistered, g.nslots);
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, 0, s,
+                 "PW0500: metrics: %" APR_SIZE_T_FMT
+                 " bytes of shared memory for %d apps (%d "
+                 "configured) and %d child slots",
+                 size, g.napps, g.nregistered, g.nslots);
     return OK;
 }
 
@@ -298,8 +301,7 @@ static const char *app_label(char *buf, apr_size_t size, const char *target,
         || (strcmp(callable, "application") == 0 && !factory)) {
         return target;
     }
-    apr_snprintf(buf, size, "%s:%s%s", target, callable,
-                 factory ? "()" : "");
+    apr_snprintf(buf, size, "%s:%s%s", target, callable, factory ? "()" : "");
     return buf;
 }
 
@@ -321,7 +323,7 @@ static void collect_apps(apr_pool_t *p, const ap_directive_t *d,
             apr_size_t len;
             int *idx, factory = 0;
 
-            ap_getword_conf(p, &args);              /* URL-PATH */
+            ap_getword_conf(p, &args); /* URL-PATH */
             target = ap_getword_conf(p, &args);
             while (*(word = ap_getword_conf(p, &args))) {
                 if (strncmp(word, "callable=", 9) == 0 && word[9]) {
@@ -358,10 +360,12 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
     }
     my_index = claim_slot(pid);
     if (my_index < 0) {
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "PW0503: metrics: no "
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                     "PW0503: metrics: no "
                      "free child slot for pid %" APR_PID_T_FMT " (%d in "
                      "use); its requests count in the totals but it is not "
-                     "listed as a child", pid, g.nslots);
+                     "listed as a child",
+                     pid, g.nslots);
         my_slot = slot_at(g.nslots);
         return;
     }
@@ -400,7 +404,7 @@ static int claim_slot(pid_t pid)
             }
             PW_ADD(&g.head->child_starts, 1);
             if (pass == 1) {
-                PW_ADD(&g.head->child_exits, 1);   /* it died */
+                PW_ADD(&g.head->child_exits, 1); /* it died */
             }
             return i;
         }
@@ -440,8 +444,7 @@ static apr_uint64_t read_rss(pid_t pid)
         apr_cpystrn(path, "/proc/self/statm", sizeof(path));
     }
     else {
-        apr_snprintf(path, sizeof(path), "/proc/%" APR_PID_T_FMT "/statm",
-                     pid);
+        apr_snprintf(path, sizeof(path), "/proc/%" APR_PID_T_FMT "/statm", pid);
     }
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
@@ -472,8 +475,7 @@ static int app_index(const pw_app_t *app)
 
     for (i = 0; i < PW_APP_CACHE; i++) {
         int k = (h + i) & (PW_APP_CACHE - 1);
-        const void *key = __atomic_load_n(&app_cache[k].key,
-                                          __ATOMIC_ACQUIRE);
+        const void *key = __atomic_load_n(&app_cache[k].key, __ATOMIC_ACQUIRE);
         if (key == app) {
             return app_cache[k].index;
         }
@@ -481,8 +483,8 @@ static int app_index(const pw_app_t *app)
             break;
         }
     }
-    index = name_index(app_label(buf, sizeof(buf), app->target,
-                                 app->callable, app->call_factory));
+    index = name_index(app_label(buf, sizeof(buf), app->target, app->callable,
+                                 app->call_factory));
     for (i = 0; i < PW_APP_CACHE; i++) {
         int k = (h + i) & (PW_APP_CACHE - 1);
         const void *key = NULL;
@@ -520,7 +522,7 @@ static int spare_index(const char *target)
             }
         }
         for (spins = 0; st == NAME_CLAIMING && spins < 1000; spins++) {
-            sched_yield();     /* another thread is copying a name */
+            sched_yield(); /* another thread is copying a name */
             st = __atomic_load_n(&n->state, __ATOMIC_ACQUIRE);
         }
         if (st == NAME_READY
@@ -536,7 +538,7 @@ static int bucket_of(apr_uint64_t us)
     int i;
 
     for (i = 0; i < PW_METRICS_BUCKETS - 1; i++) {
-        if (us <= bucket_le_us[i]) {    /* Prometheus: le, "<=" */
+        if (us <= bucket_le_us[i]) { /* Prometheus: le, "<=" */
             return i;
         }
     }
@@ -547,8 +549,7 @@ static int class_of(int status)
 {
     int c = status / 100;
 
-    return c < 1 ? 0 : c > PW_METRICS_CLASSES ? PW_METRICS_CLASSES - 1
-                                              : c - 1;
+    return c < 1 ? 0 : c > PW_METRICS_CLASSES ? PW_METRICS_CLASSES - 1 : c - 1;
 }
 
 void pw_metrics_request_begin(request_rec *r)
@@ -570,8 +571,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     apr_interval_time_t app_us = m->duration - m->gil_wait;
     apr_uint64_t us = m->duration > 0 ? (apr_uint64_t)m->duration : 0;
     apr_uint64_t gil = m->gil_wait > 0 ? (apr_uint64_t)m->gil_wait : 0;
-    pw_route_t *route = ap_get_module_config(r->request_config,
-                                             &pywsgi_module);
+    pw_route_t *route = ap_get_module_config(r->request_config, &pywsgi_module);
     pw_counters_t *c;
     apr_time_t now, at;
 
@@ -580,23 +580,22 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     apr_table_setn(r->notes, "pywsgi-app-us",
                    apr_off_t_toa(r->pool, app_us > 0 ? app_us : 0));
     apr_table_setn(r->notes, "pywsgi-interpreter",
-                   route ? pw_interp_name(pw_config_interp(r, route))
-                         : "main");
+                   route ? pw_interp_name(pw_config_interp(r, route)) : "main");
     if (slow > 0 && m->duration > slow) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "PW0501: %s: request "
-                      "took %.3f s (PyWSGISlowRequest %s s)", r->uri,
-                      (double)m->duration / APR_USEC_PER_SEC,
-                      pw_metrics_fmt_seconds(r->pool, (double)slow
-                                                          / APR_USEC_PER_SEC));
+        ap_log_rerror(
+            APLOG_MARK, APLOG_WARNING, 0, r,
+            "PW0501: %s: request "
+            "took %.3f s (PyWSGISlowRequest %s s)",
+            r->uri, (double)m->duration / APR_USEC_PER_SEC,
+            pw_metrics_fmt_seconds(r->pool, (double)slow / APR_USEC_PER_SEC));
     }
     if (my_slot == NULL) {
         return;
     }
 
-    c = counters_of(my_slot, route ? app_index(route->app)
-                                   : name_index(m->app));
-    PW_ADD(&c->requests[class_of(m->status >= 100 ? m->status
-                                                   : r->status)], 1);
+    c = counters_of(my_slot,
+                    route ? app_index(route->app) : name_index(m->app));
+    PW_ADD(&c->requests[class_of(m->status >= 100 ? m->status : r->status)], 1);
     if (m->app_failed) {
         PW_ADD(&c->exceptions, 1);
     }
@@ -611,7 +610,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     PW_ADD(&c->in_flight, -1);
     PW_ADD(&my_slot->gil_us_total, gil);
     if (my_index < 0) {
-        return;     /* the overflow slot has no per-pid figures */
+        return; /* the overflow slot has no per-pid figures */
     }
     PW_ADD(&my_slot->requests, 1);
     PW_ADD(&my_slot->gil_us, gil);
@@ -652,10 +651,10 @@ void pw_metrics_python_sample(void)
         goto done;
     }
     for (k = 0; k < PyList_GET_SIZE(stats); k++) {
-        PyObject *gen = PyList_GET_ITEM(stats, k);         /* borrowed */
+        PyObject *gen = PyList_GET_ITEM(stats, k); /* borrowed */
         PyObject *n = PyDict_Check(gen)
                           ? PyDict_GetItemString(gen, "collections")
-                          : NULL;                           /* borrowed */
+                          : NULL; /* borrowed */
         if (n && PyLong_Check(n)) {
             unsigned long long v = PyLong_AsUnsignedLongLong(n);
             if (v != (unsigned long long)-1) {
@@ -702,10 +701,10 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
         int live;
 
         if (!overflow && SLOT_STATE(w) == SLOT_FREE) {
-            continue;           /* never used: nothing but zeros */
+            continue; /* never used: nothing but zeros */
         }
-        live = overflow || (SLOT_STATE(w) == SLOT_LIVE
-                            && !pid_gone(SLOT_PID(w)));
+        live =
+            overflow || (SLOT_STATE(w) == SLOT_LIVE && !pid_gone(SLOT_PID(w)));
         if (!live) {
             /* Exited, or died without a word (its slot not yet retaken,
              * which will count it): either way gone. */
@@ -763,8 +762,9 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
         if (a < g.nregistered) {
             o->app = g.registered[a];
         }
-        else if (spare && __atomic_load_n(&g.names[a].state,
-                                          __ATOMIC_ACQUIRE) == NAME_READY) {
+        else if (spare
+                 && __atomic_load_n(&g.names[a].state, __ATOMIC_ACQUIRE)
+                        == NAME_READY) {
             o->app = apr_pstrdup(p, g.names[a].name);
         }
         else if (!spare && (o->count || o->in_flight)) {
@@ -774,7 +774,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
             continue;
         }
         if (o->in_flight < 0) {
-            o->in_flight = 0;   /* a request ending as we read */
+            o->in_flight = 0; /* a request ending as we read */
         }
         snap->in_flight += o->in_flight;
         apps[n++] = *o;
@@ -809,8 +809,8 @@ double pw_metrics_quantile(const pw_metrics_app_t *a, double q)
     for (i = 0; i < PW_METRICS_BUCKETS - 1; i++) {
         double n = (double)a->buckets[i];
         if (n > 0 && seen + n >= rank) {
-            return lower + (pw_metrics_bucket_le[i] - lower)
-                               * (rank - seen) / n;
+            return lower
+                   + (pw_metrics_bucket_le[i] - lower) * (rank - seen) / n;
         }
         seen += n;
         lower = pw_metrics_bucket_le[i];

@@ -48,12 +48,12 @@ typedef struct {
     const char *app;
     apr_uint64_t requests[PW_METRICS_CLASSES];
     apr_uint64_t exceptions;
-    apr_uint64_t buckets[PW_METRICS_BUCKETS];   /* per bucket, not summed */
-    apr_uint64_t count;                         /* all buckets */
-    apr_uint64_t duration_us;                   /* sum of durations */
+    apr_uint64_t buckets[PW_METRICS_BUCKETS]; /* per bucket, not summed */
+    apr_uint64_t count;                       /* all buckets */
+    apr_uint64_t duration_us;                 /* sum of durations */
     apr_uint64_t bytes_in;
     apr_uint64_t bytes_out;
-    apr_int64_t in_flight;                      /* live children only */
+    apr_int64_t in_flight; /* live children only */
 } pw_metrics_app_t;
 
 /* One live child. */
@@ -61,22 +61,22 @@ typedef struct {
     int slot;
     pid_t pid;
     apr_time_t started;
-    apr_uint64_t requests;        /* served by this pid */
-    apr_uint64_t rss;             /* bytes; 0: not known */
-    apr_uint64_t gc_collections;  /* Python GC runs, all generations */
+    apr_uint64_t requests;       /* served by this pid */
+    apr_uint64_t rss;            /* bytes; 0: not known */
+    apr_uint64_t gc_collections; /* Python GC runs, all generations */
     apr_uint64_t gil_wait_us;
     apr_int64_t in_flight;
 } pw_metrics_child_t;
 
 typedef struct {
-    apr_time_t started;           /* this generation's counters began */
+    apr_time_t started; /* this generation's counters began */
     apr_time_t now;
     apr_uint64_t child_starts;
     apr_uint64_t child_exits;
-    apr_uint64_t gil_wait_us;     /* every child, exited ones too */
+    apr_uint64_t gil_wait_us; /* every child, exited ones too */
     apr_int64_t in_flight;
     int napps;
-    pw_metrics_app_t *apps;       /* configured order */
+    pw_metrics_app_t *apps; /* configured order */
     int nchildren;
     pw_metrics_child_t *children; /* by slot */
 } pw_metrics_snapshot_t;

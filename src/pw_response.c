@@ -27,33 +27,31 @@ APLOG_USE_MODULE(pywsgi);
 
 /* Copy small items into the brigade's own buffers (they coalesce); refer to
  * large ones in place and pass them before letting go of them. */
-#define PW_COPY_MAX     (32 * 1024)
+#define PW_COPY_MAX (32 * 1024)
 /* Pass buffered data on once this much is waiting. */
-#define PW_PASS_AT      (64 * 1024)
+#define PW_PASS_AT (64 * 1024)
 
 typedef enum { SEND_BUFFER, SEND_FLUSH, SEND_EOS } send_mode_t;
 
 typedef struct {
-    PyObject_HEAD
-    request_rec *r;            /* NULL once the request is over */
+    PyObject_HEAD request_rec *r; /* NULL once the request is over */
     const char *target;
     apr_bucket_brigade *bb;
-    apr_off_t declared;        /* Content-Length from the app, or -1 */
-    apr_off_t sent;            /* body bytes accepted from the app */
-    apr_size_t pending;        /* bytes in bb not yet passed */
-    int started;               /* start_response was called */
-    int committed;             /* body bytes accepted: headers are final */
-    int passed;                /* something reached the output filters */
-    int eos;                   /* the response is complete */
-    int gone;                  /* the client went away */
-    int failed;                /* an app error was logged */
-    PyObject *write;           /* write(), handed out by start_response */
-    PyObject *input;           /* wsgi.input, to know if Apache answered */
+    apr_off_t declared; /* Content-Length from the app, or -1 */
+    apr_off_t sent;     /* body bytes accepted from the app */
+    apr_size_t pending; /* bytes in bb not yet passed */
+    int started;        /* start_response was called */
+    int committed;      /* body bytes accepted: headers are final */
+    int passed;         /* something reached the output filters */
+    int eos;            /* the response is complete */
+    int gone;           /* the client went away */
+    int failed;         /* an app error was logged */
+    PyObject *write;    /* write(), handed out by start_response */
+    PyObject *input;    /* wsgi.input, to know if Apache answered */
 } pw_resp_t;
 
 typedef struct {
-    PyObject_HEAD
-    PyObject *filelike;
+    PyObject_HEAD PyObject *filelike;
     Py_ssize_t blksize;
 } pw_filewrapper_t;
 
@@ -89,76 +87,92 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
     int code;
 
     if (!PyUnicode_Check(status)) {
-        PyErr_Format(PyExc_TypeError, "start_response: status must be str, "
-                     "not %s", Py_TYPE(status)->tp_name);
+        PyErr_Format(PyExc_TypeError,
+                     "start_response: status must be str, "
+                     "not %s",
+                     Py_TYPE(status)->tp_name);
         return -1;
     }
     st = latin1(status, &st_len);
     code = st ? pw_http_status_code(st, (size_t)st_len) : -1;
     if (code < 0) {
-        PyErr_Format(PyExc_ValueError, "start_response: status %R is not "
+        PyErr_Format(PyExc_ValueError,
+                     "start_response: status %R is not "
                      "'NNN Reason' (three digits, a space, a reason without "
-                     "control characters)", status);
+                     "control characters)",
+                     status);
         return -1;
     }
     if (!PyList_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "start_response: headers must be a "
+        PyErr_Format(PyExc_TypeError,
+                     "start_response: headers must be a "
                      "list of (name, value) tuples, not %s",
                      Py_TYPE(headers)->tp_name);
         return -1;
     }
     n = PyList_GET_SIZE(headers);
     for (i = 0; i < n; i++) {
-        PyObject *h = PyList_GET_ITEM(headers, i);     /* borrowed */
+        PyObject *h = PyList_GET_ITEM(headers, i); /* borrowed */
         PyObject *name, *value;
         const char *nm, *val;
         Py_ssize_t nm_len, val_len;
 
         if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError, "start_response: header %zd must "
-                         "be a (name, value) tuple, not %R", i, h);
+            PyErr_Format(PyExc_TypeError,
+                         "start_response: header %zd must "
+                         "be a (name, value) tuple, not %R",
+                         i, h);
             return -1;
         }
         name = PyTuple_GET_ITEM(h, 0);
         value = PyTuple_GET_ITEM(h, 1);
         if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
-            PyErr_Format(PyExc_TypeError, "start_response: header %R: name "
-                         "and value must be str, not %s and %s", h,
-                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
+            PyErr_Format(PyExc_TypeError,
+                         "start_response: header %R: name "
+                         "and value must be str, not %s and %s",
+                         h, Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
             return -1;
         }
         nm = latin1(name, &nm_len);
         if (nm == NULL || !pw_http_is_token(nm, (size_t)nm_len)) {
-            PyErr_Format(PyExc_ValueError, "start_response: header name %R "
-                         "is not an HTTP token (RFC 9110 5.6.2)", name);
+            PyErr_Format(PyExc_ValueError,
+                         "start_response: header name %R "
+                         "is not an HTTP token (RFC 9110 5.6.2)",
+                         name);
             return -1;
         }
         val = latin1(value, &val_len);
         if (val == NULL) {
-            PyErr_Format(PyExc_ValueError, "start_response: value of header"
+            PyErr_Format(PyExc_ValueError,
+                         "start_response: value of header"
                          " %R has characters outside latin-1 (PEP 3333)",
                          name);
             return -1;
         }
         if (!pw_http_value_ok(val, (size_t)val_len)) {
-            PyErr_Format(PyExc_ValueError, "start_response: value of header"
-                         " %R contains CR, LF or NUL", name);
+            PyErr_Format(PyExc_ValueError,
+                         "start_response: value of header"
+                         " %R contains CR, LF or NUL",
+                         name);
             return -1;
         }
         if (pw_http_is_hop_by_hop(nm, (size_t)nm_len)) {
-            PyErr_Format(PyExc_ValueError, "start_response: %R is a "
+            PyErr_Format(PyExc_ValueError,
+                         "start_response: %R is a "
                          "hop-by-hop header, which a WSGI application must "
                          "not set (PEP 3333); the server does the framing",
                          name);
             return -1;
         }
         if (nm_len == 14 && strncasecmp(nm, "Content-Length", 14) == 0) {
-            apr_off_t cl = (apr_off_t)pw_http_content_length(val,
-                                                             (size_t)val_len);
+            apr_off_t cl =
+                (apr_off_t)pw_http_content_length(val, (size_t)val_len);
             if (cl < 0 || (declared >= 0 && declared != cl)) {
-                PyErr_Format(PyExc_ValueError, "start_response: "
+                PyErr_Format(PyExc_ValueError,
+                             "start_response: "
                              "Content-Length %R is not one non-negative "
-                             "number", value);
+                             "number",
+                             value);
                 return -1;
             }
             declared = cl;
@@ -181,8 +195,8 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
             ct = v;
         }
         else {
-            apr_table_addn(r->headers_out,
-                           apr_pstrmemdup(r->pool, nm, nm_len), v);
+            apr_table_addn(r->headers_out, apr_pstrmemdup(r->pool, nm, nm_len),
+                           v);
         }
     }
     if (ct) {
@@ -196,8 +210,7 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
 /* start_response(status, response_headers, exc_info=None) */
 static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
 {
-    static char *kwlist[] = { "status", "response_headers", "exc_info",
-                              NULL };
+    static char *kwlist[] = { "status", "response_headers", "exc_info", NULL };
     PyObject *status, *headers, *exc_info = Py_None;
     Py_ssize_t nargs = PyTuple_GET_SIZE(args);
 
@@ -216,12 +229,13 @@ static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
     }
     if (self->r == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "start_response called after "
-                        "its request ended");
+                                            "its request ended");
         return NULL;
     }
     if (exc_info != Py_None) {
         if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-            PyErr_SetString(PyExc_TypeError, "start_response: exc_info must "
+            PyErr_SetString(PyExc_TypeError,
+                            "start_response: exc_info must "
                             "be a (type, value, traceback) tuple or None");
             return NULL;
         }
@@ -236,14 +250,16 @@ static PyObject *resp_call(pw_resp_t *self, PyObject *args, PyObject *kw)
                 PyErr_SetObject((PyObject *)Py_TYPE(value), value);
             }
             else {
-                PyErr_SetString(PyExc_RuntimeError, "start_response: "
+                PyErr_SetString(PyExc_RuntimeError,
+                                "start_response: "
                                 "exc_info given after the headers were sent");
             }
             return NULL;
         }
     }
     else if (self->started) {
-        PyErr_SetString(PyExc_RuntimeError, "start_response: called a "
+        PyErr_SetString(PyExc_RuntimeError,
+                        "start_response: called a "
                         "second time without exc_info (PEP 3333)");
         return NULL;
     }
@@ -276,17 +292,17 @@ static int pass_brigade(pw_resp_t *self)
         self->gone = 1;
         return -1;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rv = ap_pass_brigade(r->output_filters, self->bb);
+    Py_BEGIN_ALLOW_THREADS rv = ap_pass_brigade(r->output_filters, self->bb);
     apr_brigade_cleanup(self->bb);
-    Py_END_ALLOW_THREADS
-    self->passed = 1;
+    Py_END_ALLOW_THREADS self->passed = 1;
     self->pending = 0;
     if (rv != APR_SUCCESS || r->connection->aborted) {
         if (!self->gone) {
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r, "PW0310: %s: client"
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                          "PW0310: %s: client"
                           " closed the connection after %" APR_OFF_T_FMT
-                          " body bytes", r->uri, self->sent);
+                          " body bytes",
+                          r->uri, self->sent);
         }
         self->gone = 1;
         return -1;
@@ -306,10 +322,12 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
         return self->gone ? -1 : 0;
     }
     if (self->declared >= 0 && self->sent + (apr_off_t)len > self->declared) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0308: %s: application"
-                      " '%s' sent more than its Content-Length of %"
-                      APR_OFF_T_FMT " bytes; the rest is dropped", r->uri,
-                      self->target, self->declared);
+        ap_log_rerror(
+            APLOG_MARK, APLOG_ERR, 0, r,
+            "PW0308: %s: application"
+            " '%s' sent more than its Content-Length of %" APR_OFF_T_FMT
+            " bytes; the rest is dropped",
+            r->uri, self->target, self->declared);
         len = (apr_size_t)(self->declared - self->sent);
         mode = SEND_EOS;
     }
@@ -322,7 +340,7 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
             /* Passed below before data goes away; Apache copies it if it
              * has to keep it longer (setaside). */
             APR_BRIGADE_INSERT_TAIL(self->bb,
-                apr_bucket_transient_create(data, len, ba));
+                                    apr_bucket_transient_create(data, len, ba));
             if (mode == SEND_BUFFER) {
                 mode = SEND_FLUSH;
             }
@@ -331,7 +349,7 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
         self->pending += len;
         if (mode == SEND_FLUSH && self->declared >= 0
             && self->sent == self->declared) {
-            mode = SEND_EOS;   /* the last byte: no flush of its own */
+            mode = SEND_EOS; /* the last byte: no flush of its own */
         }
     }
     if (mode == SEND_EOS) {
@@ -352,19 +370,21 @@ static int check_item(pw_resp_t *self, PyObject *item)
 {
     if (PyBytes_Check(item)) {
         if (!self->started) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r, "PW0306: %s: "
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+                          "PW0306: %s: "
                           "application '%s' produced body data before "
-                          "calling start_response", self->r->uri,
-                          self->target);
+                          "calling start_response",
+                          self->r->uri, self->target);
             self->failed = 1;
             return -1;
         }
         return 0;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r, "PW0305: %s: "
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+                  "PW0305: %s: "
                   "application '%s' returned an item of type %s, expected "
-                  "bytes (PEP 3333)", self->r->uri, self->target,
-                  Py_TYPE(item)->tp_name);
+                  "bytes (PEP 3333)",
+                  self->r->uri, self->target, Py_TYPE(item)->tp_name);
     self->failed = 1;
     return -1;
 }
@@ -374,20 +394,23 @@ static PyObject *resp_write(pw_resp_t *self, PyObject *data)
 {
     if (self->r == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "write() called after its "
-                        "request ended");
+                                            "request ended");
         return NULL;
     }
     if (!self->started) {
         PyErr_SetString(PyExc_RuntimeError, "write() called before "
-                        "start_response()");
+                                            "start_response()");
         return NULL;
     }
     if (!PyBytes_Check(data)) {
-        return PyErr_Format(PyExc_TypeError, "write() argument must be "
-                            "bytes, not %s", Py_TYPE(data)->tp_name);
+        return PyErr_Format(PyExc_TypeError,
+                            "write() argument must be "
+                            "bytes, not %s",
+                            Py_TYPE(data)->tp_name);
     }
     if (send_data(self, PyBytes_AS_STRING(data),
-                  (apr_size_t)PyBytes_GET_SIZE(data), SEND_FLUSH) < 0) {
+                  (apr_size_t)PyBytes_GET_SIZE(data), SEND_FLUSH)
+        < 0) {
         /* PEP 3333 lets the client's absence surface as an exception; it
          * ends the app's output loop. */
         PyErr_SetString(PyExc_OSError, "client closed the connection");
@@ -439,12 +462,13 @@ static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
         return 0;
     }
     if (apr_os_file_put(&file, &dupfd, APR_FOPEN_READ, r->pool)
-            != APR_SUCCESS) {
+        != APR_SUCCESS) {
         close(dupfd);
         return 0;
     }
-    apr_pool_cleanup_register(r->pool, file, (apr_status_t (*)(void *))
-                              apr_file_close, apr_pool_cleanup_null);
+    apr_pool_cleanup_register(r->pool, file,
+                              (apr_status_t(*)(void *))apr_file_close,
+                              apr_pool_cleanup_null);
     if (len > 0) {
         self->committed = 1;
         apr_brigade_insert_file(self->bb, file, pos, len, r->pool);
@@ -465,15 +489,16 @@ static void close_result(pw_resp_t *self, PyObject *result)
     int found;
 
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
-        return;     /* no close() to call */
+        return; /* no close() to call */
     }
-    found = PW_GETATTR_OPTIONAL(result, str_close[pw_interp_current()],
-                                &close);
+    found = PW_GETATTR_OPTIONAL(result, str_close[pw_interp_current()], &close);
     if (found <= 0) {
         if (found < 0) {
-            pw_log_exception(self->r, self->r->server, "PW0309: %s: looking"
+            pw_log_exception(self->r, self->r->server,
+                             "PW0309: %s: looking"
                              " up close() of the response of application "
-                             "'%s' raised", self->r->uri, self->target);
+                             "'%s' raised",
+                             self->r->uri, self->target);
             self->failed = 1;
         }
         return;
@@ -481,7 +506,8 @@ static void close_result(pw_resp_t *self, PyObject *result)
     res = PyObject_CallNoArgs(close);
     Py_DECREF(close);
     if (res == NULL) {
-        pw_log_exception(self->r, self->r->server, "PW0309: %s: close() of "
+        pw_log_exception(self->r, self->r->server,
+                         "PW0309: %s: close() of "
                          "the response of application '%s' raised",
                          self->r->uri, self->target);
         self->failed = 1;
@@ -512,8 +538,9 @@ static int fail_status(pw_resp_t *self)
          * chunk filter then sends no last-chunk and the connection is
          * closed (ap_http_outerror_filter). */
         apr_brigade_cleanup(self->bb);
-        APR_BRIGADE_INSERT_TAIL(self->bb, ap_bucket_error_create(
-            HTTP_BAD_GATEWAY, NULL, r->pool, ba));
+        APR_BRIGADE_INSERT_TAIL(
+            self->bb,
+            ap_bucket_error_create(HTTP_BAD_GATEWAY, NULL, r->pool, ba));
         APR_BRIGADE_INSERT_TAIL(self->bb, apr_bucket_eos_create(ba));
         self->eos = 1;
         r->connection->keepalive = AP_CONN_CLOSE;
@@ -541,12 +568,11 @@ int pw_response_send(PyObject *start_response, PyObject *result)
         PyObject *seq = result;
         Py_ssize_t i, n = PySequence_Fast_GET_SIZE(seq);
         for (i = 0; i < n && rc == 0; i++) {
-            item = PySequence_Fast_GET_ITEM(seq, i);   /* borrowed */
+            item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed */
             rc = check_item(self, item);
             if (rc == 0) {
                 rc = send_data(self, PyBytes_AS_STRING(item),
-                               (apr_size_t)PyBytes_GET_SIZE(item),
-                               SEND_BUFFER);
+                               (apr_size_t)PyBytes_GET_SIZE(item), SEND_BUFFER);
             }
         }
     }
@@ -555,14 +581,15 @@ int pw_response_send(PyObject *start_response, PyObject *result)
         rc = rc < 0 ? -1 : 0;
     }
     else {
-        send_mode_t mode = Py_TYPE(result) == &filewrapper_type
-                               ? SEND_BUFFER : SEND_FLUSH;
+        send_mode_t mode =
+            Py_TYPE(result) == &filewrapper_type ? SEND_BUFFER : SEND_FLUSH;
         it = PyObject_GetIter(result);
         if (it == NULL) {
-            pw_log_exception(r, r->server, "PW0302: %s: application '%s' "
+            pw_log_exception(r, r->server,
+                             "PW0302: %s: application '%s' "
                              "returned a %s, which is not an iterable of "
-                             "bytes:", r->uri, self->target,
-                             Py_TYPE(result)->tp_name);
+                             "bytes:",
+                             r->uri, self->target, Py_TYPE(result)->tp_name);
             self->failed = 1;
             rc = -1;
         }
@@ -575,16 +602,18 @@ int pw_response_send(PyObject *start_response, PyObject *result)
             Py_DECREF(item);
         }
         if (rc == 0 && PyErr_Occurred()) {
-            pw_log_exception(r, r->server, "PW0302: %s: application '%s' "
-                             "raised while producing its response:", r->uri,
-                             self->target);
+            pw_log_exception(r, r->server,
+                             "PW0302: %s: application '%s' "
+                             "raised while producing its response:",
+                             r->uri, self->target);
             self->failed = 1;
             rc = -1;
         }
     }
 
     if (rc == 0 && !self->started) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0306: %s: application"
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0306: %s: application"
                       " '%s' returned without calling start_response",
                       r->uri, self->target);
         self->failed = 1;
@@ -592,7 +621,8 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     }
     if (rc == 0 && self->declared >= 0 && self->sent < self->declared
         && !r->header_only) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0307: %s: application"
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0307: %s: application"
                       " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
                       "sent %" APR_OFF_T_FMT " bytes; connection closed",
                       r->uri, self->target, self->declared, self->sent);
@@ -613,7 +643,7 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     if (self->failed) {
         return fail_status(self);
     }
-    return OK;      /* a client that went away is not a server error */
+    return OK; /* a client that went away is not a server error */
 }
 
 int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent)
@@ -639,8 +669,7 @@ static PyMethodDef write_def = {
 };
 
 static PyTypeObject resp_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pywsgi.StartResponse",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.StartResponse",
     .tp_basicsize = sizeof(pw_resp_t),
     .tp_dealloc = (destructor)resp_dealloc,
     .tp_call = (ternaryfunc)resp_call,
@@ -648,8 +677,7 @@ static PyTypeObject resp_type = {
     .tp_doc = "start_response(status, response_headers, exc_info=None)",
 };
 
-PyObject *pw_response_new(request_rec *r, const char *target,
-                          PyObject *input)
+PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input)
 {
     pw_resp_t *self = PyObject_New(pw_resp_t, &resp_type);
 
@@ -684,7 +712,7 @@ static PyObject *fw_new(PyTypeObject *type, PyObject *args, PyObject *kw)
     }
     if (blksize <= 0) {
         PyErr_SetString(PyExc_ValueError, "file_wrapper: blksize must be "
-                        "positive");
+                                          "positive");
         return NULL;
     }
     self = (pw_filewrapper_t *)type->tp_alloc(type, 0);
@@ -697,8 +725,8 @@ static PyObject *fw_new(PyTypeObject *type, PyObject *args, PyObject *kw)
 
 static PyObject *fw_iternext(pw_filewrapper_t *self)
 {
-    PyObject *data = PyObject_CallMethod(self->filelike, "read", "n",
-                                         self->blksize);
+    PyObject *data =
+        PyObject_CallMethod(self->filelike, "read", "n", self->blksize);
 
     if (data && PyBytes_Check(data) && PyBytes_GET_SIZE(data) == 0) {
         Py_DECREF(data);
@@ -730,13 +758,11 @@ static void fw_dealloc(pw_filewrapper_t *self)
 }
 
 static PyMethodDef fw_methods[] = {
-    { "close", (PyCFunction)fw_close, METH_NOARGS, NULL },
-    { NULL }
+    { "close", (PyCFunction)fw_close, METH_NOARGS, NULL }, { NULL }
 };
 
 static PyTypeObject filewrapper_type = {
-    PyVarObject_HEAD_INIT(NULL, 0)
-    .tp_name = "mod_pywsgi.FileWrapper",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.FileWrapper",
     .tp_basicsize = sizeof(pw_filewrapper_t),
     .tp_dealloc = (destructor)fw_dealloc,
     .tp_flags = Py_TPFLAGS_DEFAULT,

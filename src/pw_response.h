@@ -15,8 +15,7 @@ PyObject *pw_response_file_wrapper(void);
 
 /* GIL held.  The start_response callable for r (new reference); target
  * names the app in log lines; input is the request's wsgi.input. */
-PyObject *pw_response_new(request_rec *r, const char *target,
-                          PyObject *input);
+PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input);
 
 /*
  * GIL held.  Send what the app returned, then call its close() (exactly

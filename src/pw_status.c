@@ -33,9 +33,9 @@ static const char *human_age(apr_pool_t *p, apr_interval_time_t t);
 static apr_uint64_t total_requests(const pw_metrics_app_t *a);
 static const char **le_labels(apr_pool_t *p);
 
-static const char *const class_names[PW_METRICS_CLASSES] = {
-    "1xx", "2xx", "3xx", "4xx", "5xx"
-};
+static const char *const class_names[PW_METRICS_CLASSES] = { "1xx", "2xx",
+                                                             "3xx", "4xx",
+                                                             "5xx" };
 
 /* The percentiles the HTML page, JSON and mod_status show. */
 static const double quantiles[] = { 0.5, 0.9, 0.99 };
@@ -67,9 +67,10 @@ static int status_handler(request_rec *r)
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     snap = pw_metrics_snapshot(r->pool);
     if (snap == NULL) {
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "PW0504: %s: %s "
-                      "requested but PyWSGIMetrics is Off", r->uri,
-                      PW_STATUS_HANDLER);
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "PW0504: %s: %s "
+                      "requested but PyWSGIMetrics is Off",
+                      r->uri, PW_STATUS_HANDLER);
         r->status = HTTP_NOT_FOUND;
         ap_set_content_type(r, "text/plain; charset=utf-8");
         ap_rputs("mod_pywsgi: metrics are off (PyWSGIMetrics Off)\n", r);
@@ -98,8 +99,7 @@ static int status_handler(request_rec *r)
     else {
         r->status = HTTP_BAD_REQUEST;
         ap_set_content_type(r, "text/plain; charset=utf-8");
-        ap_rputs("mod_pywsgi: format must be html, json or prometheus\n",
-                 r);
+        ap_rputs("mod_pywsgi: format must be html, json or prometheus\n", r);
     }
     return OK;
 }
@@ -187,34 +187,38 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
     const char **le = le_labels(r->pool);
     int i, b, c, q;
 
-    ap_rprintf(r, "{\"version\": \"%s\", \"mpm\": %s, \"started\": %.6f, "
+    ap_rprintf(r,
+               "{\"version\": \"%s\", \"mpm\": %s, \"started\": %.6f, "
                "\"now\": %.6f, \"in_flight\": %" APR_INT64_T_FMT ", "
-               "\"child_starts\": %" APR_UINT64_T_FMT ", \"child_exits\": %"
-               APR_UINT64_T_FMT ", \"gil_wait_seconds\": %.6f,\n",
+               "\"child_starts\": %" APR_UINT64_T_FMT
+               ", \"child_exits\": %" APR_UINT64_T_FMT
+               ", \"gil_wait_seconds\": %.6f,\n",
                PW_VERSION, json_str(r->pool, ap_show_mpm()),
                SECS(snap->started), SECS(snap->now), snap->in_flight,
-               snap->child_starts, snap->child_exits,
-               SECS(snap->gil_wait_us));
+               snap->child_starts, snap->child_exits, SECS(snap->gil_wait_us));
 
     ap_rputs(" \"apps\": [", r);
     for (i = 0; i < snap->napps; i++) {
         const pw_metrics_app_t *a = &snap->apps[i];
         apr_uint64_t cum = 0;
 
-        ap_rprintf(r, "%s\n  {\"app\": %s, \"requests\": %" APR_UINT64_T_FMT
-                   ", \"status\": {", i ? "," : "", json_str(r->pool, a->app),
-                   total_requests(a));
+        ap_rprintf(r,
+                   "%s\n  {\"app\": %s, \"requests\": %" APR_UINT64_T_FMT
+                   ", \"status\": {",
+                   i ? "," : "", json_str(r->pool, a->app), total_requests(a));
         for (c = 0; c < PW_METRICS_CLASSES; c++) {
             ap_rprintf(r, "%s\"%s\": %" APR_UINT64_T_FMT, c ? ", " : "",
                        class_names[c], a->requests[c]);
         }
-        ap_rprintf(r, "}, \"exceptions\": %" APR_UINT64_T_FMT ", "
-                   "\"in_flight\": %" APR_INT64_T_FMT ", \"bytes_in\": %"
-                   APR_UINT64_T_FMT ", \"bytes_out\": %" APR_UINT64_T_FMT
-                   ",\n   \"duration\": {\"sum\": %.6f, \"count\": %"
-                   APR_UINT64_T_FMT, a->exceptions, a->in_flight,
-                   a->bytes_in, a->bytes_out, SECS(a->duration_us),
-                   a->count);
+        ap_rprintf(
+            r,
+            "}, \"exceptions\": %" APR_UINT64_T_FMT ", "
+            "\"in_flight\": %" APR_INT64_T_FMT
+            ", \"bytes_in\": %" APR_UINT64_T_FMT
+            ", \"bytes_out\": %" APR_UINT64_T_FMT
+            ",\n   \"duration\": {\"sum\": %.6f, \"count\": %" APR_UINT64_T_FMT,
+            a->exceptions, a->in_flight, a->bytes_in, a->bytes_out,
+            SECS(a->duration_us), a->count);
         for (q = 0; q < NQUANTILES; q++) {
             json_quantile(r, quantile_names[q],
                           pw_metrics_quantile(a, quantiles[q]));
@@ -223,12 +227,14 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
         for (b = 0; b < PW_METRICS_BUCKETS; b++) {
             cum += a->buckets[b];
             if (b < PW_METRICS_BUCKETS - 1) {
-                ap_rprintf(r, "{\"le\": %s, \"count\": %" APR_UINT64_T_FMT
-                           "}, ", le[b], cum);
+                ap_rprintf(r,
+                           "{\"le\": %s, \"count\": %" APR_UINT64_T_FMT "}, ",
+                           le[b], cum);
             }
             else {
-                ap_rprintf(r, "{\"le\": \"+Inf\", \"count\": %"
-                           APR_UINT64_T_FMT "}", cum);
+                ap_rprintf(
+                    r, "{\"le\": \"+Inf\", \"count\": %" APR_UINT64_T_FMT "}",
+                    cum);
             }
         }
         ap_rputs("]}}", r);
@@ -238,15 +244,15 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
     for (i = 0; i < snap->nchildren; i++) {
         const pw_metrics_child_t *ch = &snap->children[i];
 
-        ap_rprintf(r, "%s\n  {\"pid\": %" APR_PID_T_FMT ", \"slot\": %d, "
-                   "\"started\": %.6f, \"requests\": %" APR_UINT64_T_FMT
-                   ", \"rss_bytes\": %" APR_UINT64_T_FMT ", "
-                   "\"gc_collections\": %" APR_UINT64_T_FMT ", "
-                   "\"gil_wait_seconds\": %.6f, \"in_flight\": %"
-                   APR_INT64_T_FMT "}", i ? "," : "", ch->pid, ch->slot,
-                   SECS(ch->started), ch->requests, ch->rss,
-                   ch->gc_collections, SECS(ch->gil_wait_us),
-                   ch->in_flight);
+        ap_rprintf(
+            r,
+            "%s\n  {\"pid\": %" APR_PID_T_FMT ", \"slot\": %d, "
+            "\"started\": %.6f, \"requests\": %" APR_UINT64_T_FMT
+            ", \"rss_bytes\": %" APR_UINT64_T_FMT ", "
+            "\"gc_collections\": %" APR_UINT64_T_FMT ", "
+            "\"gil_wait_seconds\": %.6f, \"in_flight\": %" APR_INT64_T_FMT "}",
+            i ? "," : "", ch->pid, ch->slot, SECS(ch->started), ch->requests,
+            ch->rss, ch->gc_collections, SECS(ch->gil_wait_us), ch->in_flight);
     }
     ap_rputs("]}\n", r);
 }
@@ -283,11 +289,10 @@ static void prom_family(request_rec *r, const char *name, const char *type,
     ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-static void render_prometheus(request_rec *r,
-                              const pw_metrics_snapshot_t *snap)
+static void render_prometheus(request_rec *r, const pw_metrics_snapshot_t *snap)
 {
-    const char **labels = apr_palloc(r->pool, (snap->napps + 1)
-                                                  * sizeof(*labels));
+    const char **labels =
+        apr_palloc(r->pool, (snap->napps + 1) * sizeof(*labels));
     const char **le = le_labels(r->pool);
     int i, b, c;
 
@@ -300,9 +305,10 @@ static void render_prometheus(request_rec *r,
                 "class.");
     for (i = 0; i < snap->napps; i++) {
         for (c = 0; c < PW_METRICS_CLASSES; c++) {
-            ap_rprintf(r, "pywsgi_requests_total{app=\"%s\",status_class="
-                       "\"%s\"} %" APR_UINT64_T_FMT "\n", labels[i],
-                       class_names[c], snap->apps[i].requests[c]);
+            ap_rprintf(r,
+                       "pywsgi_requests_total{app=\"%s\",status_class="
+                       "\"%s\"} %" APR_UINT64_T_FMT "\n",
+                       labels[i], class_names[c], snap->apps[i].requests[c]);
         }
     }
 
@@ -310,9 +316,9 @@ static void render_prometheus(request_rec *r,
                 "Requests whose application failed: raised, returned the "
                 "wrong types, or could not be loaded.");
     for (i = 0; i < snap->napps; i++) {
-        ap_rprintf(r, "pywsgi_exceptions_total{app=\"%s\"} %"
-                   APR_UINT64_T_FMT "\n", labels[i],
-                   snap->apps[i].exceptions);
+        ap_rprintf(
+            r, "pywsgi_exceptions_total{app=\"%s\"} %" APR_UINT64_T_FMT "\n",
+            labels[i], snap->apps[i].exceptions);
     }
 
     prom_family(r, "pywsgi_request_duration_seconds", "histogram",
@@ -325,34 +331,42 @@ static void render_prometheus(request_rec *r,
         for (b = 0; b < PW_METRICS_BUCKETS; b++) {
             cum += a->buckets[b];
             if (b < PW_METRICS_BUCKETS - 1) {
-                ap_rprintf(r, "pywsgi_request_duration_seconds_bucket{app="
+                ap_rprintf(r,
+                           "pywsgi_request_duration_seconds_bucket{app="
                            "\"%s\",le=\"%s\"} %" APR_UINT64_T_FMT "\n",
                            labels[i], le[b], cum);
             }
             else {
-                ap_rprintf(r, "pywsgi_request_duration_seconds_bucket{app="
+                ap_rprintf(r,
+                           "pywsgi_request_duration_seconds_bucket{app="
                            "\"%s\",le=\"+Inf\"} %" APR_UINT64_T_FMT "\n",
                            labels[i], cum);
             }
         }
-        ap_rprintf(r, "pywsgi_request_duration_seconds_sum{app=\"%s\"} %.6f"
-                   "\npywsgi_request_duration_seconds_count{app=\"%s\"} %"
-                   APR_UINT64_T_FMT "\n", labels[i], SECS(a->duration_us),
-                   labels[i], a->count);
+        ap_rprintf(r,
+                   "pywsgi_request_duration_seconds_sum{app=\"%s\"} %.6f"
+                   "\npywsgi_request_duration_seconds_count{app=\"%s\"} "
+                   "%" APR_UINT64_T_FMT "\n",
+                   labels[i], SECS(a->duration_us), labels[i], a->count);
     }
 
     prom_family(r, "pywsgi_request_body_bytes_total", "counter",
                 "Request body bytes the application read.");
     for (i = 0; i < snap->napps; i++) {
-        ap_rprintf(r, "pywsgi_request_body_bytes_total{app=\"%s\"} %"
-                   APR_UINT64_T_FMT "\n", labels[i], snap->apps[i].bytes_in);
+        ap_rprintf(
+            r,
+            "pywsgi_request_body_bytes_total{app=\"%s\"} %" APR_UINT64_T_FMT
+            "\n",
+            labels[i], snap->apps[i].bytes_in);
     }
     prom_family(r, "pywsgi_response_body_bytes_total", "counter",
                 "Response body bytes the application produced.");
     for (i = 0; i < snap->napps; i++) {
-        ap_rprintf(r, "pywsgi_response_body_bytes_total{app=\"%s\"} %"
-                   APR_UINT64_T_FMT "\n", labels[i],
-                   snap->apps[i].bytes_out);
+        ap_rprintf(
+            r,
+            "pywsgi_response_body_bytes_total{app=\"%s\"} %" APR_UINT64_T_FMT
+            "\n",
+            labels[i], snap->apps[i].bytes_out);
     }
 
     prom_family(r, "pywsgi_requests_in_flight", "gauge",
@@ -363,38 +377,43 @@ static void render_prometheus(request_rec *r,
     prom_family(r, "pywsgi_process_resident_memory_bytes", "gauge",
                 "Resident memory of each live Apache child.");
     for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r, "pywsgi_process_resident_memory_bytes{pid=\"%"
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+        ap_rprintf(r,
+                   "pywsgi_process_resident_memory_bytes{pid=\"%" APR_PID_T_FMT
+                   "\"} %" APR_UINT64_T_FMT "\n",
                    snap->children[i].pid, snap->children[i].rss);
     }
     prom_family(r, "pywsgi_process_requests_total", "counter",
                 "Requests each live child has served to applications.");
     for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r, "pywsgi_process_requests_total{pid=\"%" APR_PID_T_FMT
-                   "\"} %" APR_UINT64_T_FMT "\n", snap->children[i].pid,
-                   snap->children[i].requests);
+        ap_rprintf(r,
+                   "pywsgi_process_requests_total{pid=\"%" APR_PID_T_FMT
+                   "\"} %" APR_UINT64_T_FMT "\n",
+                   snap->children[i].pid, snap->children[i].requests);
     }
     prom_family(r, "pywsgi_process_gc_collections_total", "counter",
                 "Python garbage collections in each live child (all "
                 "generations; sampled at most once a second).");
     for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r, "pywsgi_process_gc_collections_total{pid=\"%"
-                   APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+        ap_rprintf(r,
+                   "pywsgi_process_gc_collections_total{pid=\"%" APR_PID_T_FMT
+                   "\"} %" APR_UINT64_T_FMT "\n",
                    snap->children[i].pid, snap->children[i].gc_collections);
     }
     prom_family(r, "pywsgi_process_gil_wait_seconds_total", "counter",
                 "Time requests in each live child waited for the GIL.");
     for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r, "pywsgi_process_gil_wait_seconds_total{pid=\"%"
-                   APR_PID_T_FMT "\"} %.6f\n", snap->children[i].pid,
-                   SECS(snap->children[i].gil_wait_us));
+        ap_rprintf(r,
+                   "pywsgi_process_gil_wait_seconds_total{pid=\"%" APR_PID_T_FMT
+                   "\"} %.6f\n",
+                   snap->children[i].pid, SECS(snap->children[i].gil_wait_us));
     }
     prom_family(r, "pywsgi_process_start_time_seconds", "gauge",
                 "When each live child started, in seconds since the epoch.");
     for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r, "pywsgi_process_start_time_seconds{pid=\"%"
-                   APR_PID_T_FMT "\"} %.6f\n", snap->children[i].pid,
-                   SECS(snap->children[i].started));
+        ap_rprintf(r,
+                   "pywsgi_process_start_time_seconds{pid=\"%" APR_PID_T_FMT
+                   "\"} %.6f\n",
+                   snap->children[i].pid, SECS(snap->children[i].started));
     }
 
     prom_family(r, "pywsgi_gil_wait_seconds_total", "counter",
@@ -500,47 +519,54 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
              "td{text-align:right}td.app{text-align:left}\n"
              "th{background:#eee}\n"
              "tr.failing td.s5xx,tr.failing td.exceptions{color:#b00}\n"
-             "</style>\n</head>\n<body>\n<h1>mod_pywsgi status</h1>\n", r);
-    ap_rprintf(r, "<p id=\"pywsgi-summary\">mod_pywsgi %s, MPM %s. Counting "
-               "since <span id=\"pywsgi-started\">%s</span> (%s ago). "
-               "In flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
-               "</span>. Children: <span id=\"pywsgi-children-live\">%d"
-               "</span> live, <span id=\"pywsgi-child-starts\">%"
-               APR_UINT64_T_FMT "</span> started, <span "
-               "id=\"pywsgi-child-exits\">%" APR_UINT64_T_FMT "</span> "
-               "exited. Time waiting for the GIL: <span "
-               "id=\"pywsgi-gil-wait\">%s</span>. Refreshes every 5 s; also "
-               "as <a href=\"?format=json\">JSON</a> and <a "
-               "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
-               PW_VERSION, ap_escape_html(p, ap_show_mpm()),
-               html_time(p, snap->started),
-               human_age(p, snap->now - snap->started),
-               snap->in_flight, snap->nchildren, snap->child_starts,
-               snap->child_exits, human_secs(p, SECS(snap->gil_wait_us)));
+             "</style>\n</head>\n<body>\n<h1>mod_pywsgi status</h1>\n",
+             r);
+    ap_rprintf(
+        r,
+        "<p id=\"pywsgi-summary\">mod_pywsgi %s, MPM %s. Counting "
+        "since <span id=\"pywsgi-started\">%s</span> (%s ago). "
+        "In flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
+        "</span>. Children: <span id=\"pywsgi-children-live\">%d"
+        "</span> live, <span id=\"pywsgi-child-starts\">%" APR_UINT64_T_FMT
+        "</span> started, <span "
+        "id=\"pywsgi-child-exits\">%" APR_UINT64_T_FMT "</span> "
+        "exited. Time waiting for the GIL: <span "
+        "id=\"pywsgi-gil-wait\">%s</span>. Refreshes every 5 s; also "
+        "as <a href=\"?format=json\">JSON</a> and <a "
+        "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
+        PW_VERSION, ap_escape_html(p, ap_show_mpm()),
+        html_time(p, snap->started), human_age(p, snap->now - snap->started),
+        snap->in_flight, snap->nchildren, snap->child_starts, snap->child_exits,
+        human_secs(p, SECS(snap->gil_wait_us)));
 
     ap_rputs("<h2>Applications</h2>\n<table id=\"pywsgi-apps\">\n<thead><tr>"
-             "<th>Application</th><th>Requests</th>", r);
+             "<th>Application</th><th>Requests</th>",
+             r);
     for (c = 0; c < PW_METRICS_CLASSES; c++) {
         ap_rprintf(r, "<th>%s</th>", class_names[c]);
     }
     ap_rputs("<th>Exceptions</th><th>In flight</th><th>Mean</th>"
              "<th>p50</th><th>p90</th><th>p99</th><th>Bytes in</th>"
-             "<th>Bytes out</th></tr></thead>\n<tbody>\n", r);
+             "<th>Bytes out</th></tr></thead>\n<tbody>\n",
+             r);
     for (i = 0; i < snap->napps; i++) {
         const pw_metrics_app_t *a = &snap->apps[i];
         const char *name = ap_escape_html(p, a->app);
         double mean = a->count ? SECS(a->duration_us) / a->count : -1;
 
-        ap_rprintf(r, "<tr class=\"pywsgi-app%s\" data-app=\"%s\">"
-                   "<td class=\"app\">%s</td><td class=\"requests\">%"
-                   APR_UINT64_T_FMT "</td>",
-                   a->requests[4] || a->exceptions ? " failing" : "", name,
-                   name, total_requests(a));
+        ap_rprintf(
+            r,
+            "<tr class=\"pywsgi-app%s\" data-app=\"%s\">"
+            "<td class=\"app\">%s</td><td class=\"requests\">%" APR_UINT64_T_FMT
+            "</td>",
+            a->requests[4] || a->exceptions ? " failing" : "", name, name,
+            total_requests(a));
         for (c = 0; c < PW_METRICS_CLASSES; c++) {
             ap_rprintf(r, "<td class=\"s%s\">%" APR_UINT64_T_FMT "</td>",
                        class_names[c], a->requests[c]);
         }
-        ap_rprintf(r, "<td class=\"exceptions\">%" APR_UINT64_T_FMT "</td>"
+        ap_rprintf(r,
+                   "<td class=\"exceptions\">%" APR_UINT64_T_FMT "</td>"
                    "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
                    "<td class=\"mean\" data-value=\"%.6f\">%s</td>",
                    a->exceptions, a->in_flight, mean, human_secs(p, mean));
@@ -549,8 +575,9 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
             ap_rprintf(r, "<td class=\"%s\" data-value=\"%.6f\">%s</td>",
                        quantile_names[q], v, human_secs(p, v));
         }
-        ap_rprintf(r, "<td class=\"bytes-in\" data-value=\"%"
-                   APR_UINT64_T_FMT "\">%s</td><td class=\"bytes-out\" "
+        ap_rprintf(r,
+                   "<td class=\"bytes-in\" data-value=\"%" APR_UINT64_T_FMT
+                   "\">%s</td><td class=\"bytes-out\" "
                    "data-value=\"%" APR_UINT64_T_FMT "\">%s</td></tr>\n",
                    a->bytes_in, human_bytes(p, a->bytes_in), a->bytes_out,
                    human_bytes(p, a->bytes_out));
@@ -560,23 +587,25 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
     ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n<thead><tr>"
              "<th>PID</th><th>Slot</th><th>Up for</th><th>Requests</th>"
              "<th>In flight</th><th>Resident memory</th><th>GC runs</th>"
-             "<th>GIL wait</th></tr></thead>\n<tbody>\n", r);
+             "<th>GIL wait</th></tr></thead>\n<tbody>\n",
+             r);
     for (i = 0; i < snap->nchildren; i++) {
         const pw_metrics_child_t *ch = &snap->children[i];
 
-        ap_rprintf(r, "<tr class=\"pywsgi-child\" data-pid=\"%"
-                   APR_PID_T_FMT "\"><td class=\"pid\">%" APR_PID_T_FMT
+        ap_rprintf(r,
+                   "<tr class=\"pywsgi-child\" data-pid=\"%" APR_PID_T_FMT
+                   "\"><td class=\"pid\">%" APR_PID_T_FMT
                    "</td><td class=\"slot\">%d</td><td class=\"uptime\">%s"
                    "</td><td class=\"requests\">%" APR_UINT64_T_FMT "</td>"
                    "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
                    "<td class=\"rss\" data-value=\"%" APR_UINT64_T_FMT "\">"
                    "%s</td><td class=\"gc\">%" APR_UINT64_T_FMT "</td>"
                    "<td class=\"gil-wait\" data-value=\"%.6f\">%s</td>"
-                   "</tr>\n", ch->pid, ch->pid, ch->slot,
-                   human_age(p, snap->now - ch->started),
-                   ch->requests, ch->in_flight, ch->rss,
-                   human_bytes(p, ch->rss), ch->gc_collections,
-                   SECS(ch->gil_wait_us),
+                   "</tr>\n",
+                   ch->pid, ch->pid, ch->slot,
+                   human_age(p, snap->now - ch->started), ch->requests,
+                   ch->in_flight, ch->rss, human_bytes(p, ch->rss),
+                   ch->gc_collections, SECS(ch->gil_wait_us),
                    human_secs(p, SECS(ch->gil_wait_us)));
     }
     ap_rputs("</tbody>\n</table>\n", r);
@@ -587,24 +616,24 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
              r);
     for (b = 0; b < PW_METRICS_BUCKETS - 1; b++) {
         double le = pw_metrics_bucket_le[b];
-        ap_rprintf(r, "<th>&le; %s</th>", le < 1
-                   ? apr_pstrcat(p, pw_metrics_fmt_seconds(p, le * 1000),
-                                 " ms", NULL)
-                   : apr_pstrcat(p, pw_metrics_fmt_seconds(p, le), " s",
-                                 NULL));
+        ap_rprintf(
+            r, "<th>&le; %s</th>",
+            le < 1 ? apr_pstrcat(p, pw_metrics_fmt_seconds(p, le * 1000), " ms",
+                                 NULL)
+                   : apr_pstrcat(p, pw_metrics_fmt_seconds(p, le), " s", NULL));
     }
     ap_rputs("<th>all</th></tr></thead>\n<tbody>\n", r);
     for (i = 0; i < snap->napps; i++) {
         const pw_metrics_app_t *a = &snap->apps[i];
         apr_uint64_t cum = 0;
 
-        ap_rprintf(r, "<tr class=\"pywsgi-latency\" data-app=\"%s\"><td "
-                   "class=\"app\">%s</td>", ap_escape_html(p, a->app),
-                   ap_escape_html(p, a->app));
+        ap_rprintf(r,
+                   "<tr class=\"pywsgi-latency\" data-app=\"%s\"><td "
+                   "class=\"app\">%s</td>",
+                   ap_escape_html(p, a->app), ap_escape_html(p, a->app));
         for (b = 0; b < PW_METRICS_BUCKETS; b++) {
             cum += a->buckets[b];
-            ap_rprintf(r, "<td class=\"le\">%" APR_UINT64_T_FMT "</td>",
-                       cum);
+            ap_rprintf(r, "<td class=\"le\">%" APR_UINT64_T_FMT "</td>", cum);
         }
         ap_rputs("</tr>\n", r);
     }
@@ -632,23 +661,26 @@ static int status_hook(request_rec *r, int flags)
     }
     if (flags & AP_STATUS_SHORT) {
         /* ?auto: "Key: value" lines, like mod_status's own. */
-        ap_rprintf(r, "PyWSGIRequests: %" APR_UINT64_T_FMT "\n"
+        ap_rprintf(r,
+                   "PyWSGIRequests: %" APR_UINT64_T_FMT "\n"
                    "PyWSGIServerErrors: %" APR_UINT64_T_FMT "\n"
                    "PyWSGIExceptions: %" APR_UINT64_T_FMT "\n"
                    "PyWSGIInFlight: %" APR_INT64_T_FMT "\n"
                    "PyWSGIChildren: %d\n"
                    "PyWSGIResidentMemory: %" APR_UINT64_T_FMT "\n",
-                   requests, errors, failed, snap->in_flight,
-                   snap->nchildren, rss);
+                   requests, errors, failed, snap->in_flight, snap->nchildren,
+                   rss);
         return OK;
     }
-    ap_rprintf(r, "<hr />\n<h2 id=\"pywsgi\">mod_pywsgi</h2>\n<p>%"
-               APR_UINT64_T_FMT " requests to WSGI applications, %"
-               APR_UINT64_T_FMT " with a 5xx, %" APR_UINT64_T_FMT " "
-               "exceptions, %" APR_INT64_T_FMT " in flight; %d children "
-               "holding %s resident.</p>\n", requests, errors, failed,
-               snap->in_flight, snap->nchildren,
-               human_bytes(r->pool, rss));
+    ap_rprintf(
+        r,
+        "<hr />\n<h2 id=\"pywsgi\">mod_pywsgi</h2>\n<p>%" APR_UINT64_T_FMT
+        " requests to WSGI applications, %" APR_UINT64_T_FMT
+        " with a 5xx, %" APR_UINT64_T_FMT " "
+        "exceptions, %" APR_INT64_T_FMT " in flight; %d children "
+        "holding %s resident.</p>\n",
+        requests, errors, failed, snap->in_flight, snap->nchildren,
+        human_bytes(r->pool, rss));
     if (flags & AP_STATUS_NOTABLE) {
         return OK;
     }
@@ -658,13 +690,14 @@ static int status_hook(request_rec *r, int flags)
     for (i = 0; i < snap->napps; i++) {
         const pw_metrics_app_t *a = &snap->apps[i];
 
-        ap_rprintf(r, "<tr><td>%s</td><td>%" APR_UINT64_T_FMT "</td><td>%"
-                   APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td>"
-                   "<td>%s</td><td>%s</td></tr>\n",
-                   ap_escape_html(r->pool, a->app), total_requests(a),
-                   a->requests[4], a->exceptions,
-                   human_secs(r->pool, pw_metrics_quantile(a, 0.5)),
-                   human_secs(r->pool, pw_metrics_quantile(a, 0.99)));
+        ap_rprintf(
+            r,
+            "<tr><td>%s</td><td>%" APR_UINT64_T_FMT
+            "</td><td>%" APR_UINT64_T_FMT "</td><td>%" APR_UINT64_T_FMT "</td>"
+            "<td>%s</td><td>%s</td></tr>\n",
+            ap_escape_html(r->pool, a->app), total_requests(a), a->requests[4],
+            a->exceptions, human_secs(r->pool, pw_metrics_quantile(a, 0.5)),
+            human_secs(r->pool, pw_metrics_quantile(a, 0.99)));
     }
     ap_rputs("</table>\n", r);
     return OK;

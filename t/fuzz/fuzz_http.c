@@ -75,8 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(n == strlen(nul) + 5 && memcmp(out, "HTTP_", 5) == 0);
         for (i = 5; i < n; i++) {
             unsigned char c = (unsigned char)out[i];
-            check((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
-                  || c == '_');
+            check((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
             /* '_' only ever comes from '-': an "X_Foo" never gets here. */
             check(c != '_' || nul[i - 5] == '-');
         }
