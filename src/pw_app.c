@@ -235,11 +235,11 @@ PyObject *pw_app_callable(pw_app_t *app, int interp, int reload, request_rec *r,
         return Py_NewRef(obj);
     }
 
-    Py_BEGIN_ALLOW_THREADS apr_thread_mutex_lock(load_lock);
+    Py_BEGIN_ALLOW_THREADS
+        apr_thread_mutex_lock(load_lock);
     Py_END_ALLOW_THREADS
 
-        if (app->obj[interp] == NULL || (reload && changed(app, interp)))
-    {
+    if (app->obj[interp] == NULL || (reload && changed(app, interp))) {
         load(app, interp, r, s);
     }
     obj = app->obj[interp];

@@ -177,11 +177,7 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
         result = PyObject_Vectorcall(app, args, 2, NULL);
     }
     if (result == NULL) {
-        pw_log_exception(r, r->server,
-                         "PW0301: %s: application '%s' "
-                         "raised",
-                         r->uri, target);
-        rc = pw_response_failed(start);
+        rc = pw_response_failed(start); /* logs the exception */
     }
     else {
         rc = pw_response_send(start, result);

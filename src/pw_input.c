@@ -82,9 +82,10 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
         return -1;
     }
     self->busy = 1;
-    Py_BEGIN_ALLOW_THREADS rv =
-        pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
-    Py_END_ALLOW_THREADS self->busy = 0;
+    Py_BEGIN_ALLOW_THREADS
+        rv = pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
+    Py_END_ALLOW_THREADS
+    self->busy = 0;
     if (rv != APR_SUCCESS) {
         char err[128];
         self->eof = 1;
@@ -103,7 +104,12 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
                       "PW0311: %s: reading "
                       "the request body failed (HTTP %d)",
                       r->uri, self->error_status);
-        apr_strerror(rv, err, sizeof(err));
+        if (self->error_sent) {
+            apr_cpystrn(err, "rejected by the server", sizeof(err));
+        }
+        else {
+            apr_strerror(rv, err, sizeof(err));
+        }
         PyErr_Format(PyExc_OSError,
                      "request body could not be read: %s "
                      "(HTTP %d)",
@@ -376,6 +382,11 @@ int pw_input_finish(PyObject *input, apr_off_t *bytes_read)
     self->r = NULL;
     self->eof = 1;
     return self->error_sent ? AP_FILTER_ERROR : self->error_status;
+}
+
+int pw_input_error(PyObject *input)
+{
+    return ((pw_input_t *)input)->error_status;
 }
 
 int pw_input_error_sent(PyObject *input)

@@ -21,6 +21,9 @@ PyObject *pw_input_new(request_rec *r);
  */
 int pw_input_finish(PyObject *input, apr_off_t *bytes_read);
 
+/* No GIL needed.  The HTTP status of a failed body read so far, or 0. */
+int pw_input_error(PyObject *input);
+
 /* No GIL needed.  Did a failed read make Apache answer already?  Then
  * nothing of the app's response may follow. */
 int pw_input_error_sent(PyObject *input);

@@ -66,15 +66,15 @@ static void emit(int level, const char *text, Py_ssize_t len)
                            : (Py_ssize_t)sizeof(line) - 1;
         memcpy(line, text, n);
         line[n] = '\0';
-        Py_BEGIN_ALLOW_THREADS if (r)
-        {
-            ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
-        }
-        else
-        {
-            ap_log_error(APLOG_MARK, level, 0, main_server, "%s", line);
-        }
-        Py_END_ALLOW_THREADS text += n;
+        Py_BEGIN_ALLOW_THREADS
+            if (r) {
+                ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+            }
+            else {
+                ap_log_error(APLOG_MARK, level, 0, main_server, "%s", line);
+            }
+        Py_END_ALLOW_THREADS
+        text += n;
         len -= n;
     } while (len > 0);
 }

@@ -292,9 +292,11 @@ static int pass_brigade(pw_resp_t *self)
         self->gone = 1;
         return -1;
     }
-    Py_BEGIN_ALLOW_THREADS rv = ap_pass_brigade(r->output_filters, self->bb);
-    apr_brigade_cleanup(self->bb);
-    Py_END_ALLOW_THREADS self->passed = 1;
+    Py_BEGIN_ALLOW_THREADS
+        rv = ap_pass_brigade(r->output_filters, self->bb);
+        apr_brigade_cleanup(self->bb);
+    Py_END_ALLOW_THREADS
+    self->passed = 1;
     self->pending = 0;
     if (rv != APR_SUCCESS || r->connection->aborted) {
         if (!self->gone) {
@@ -516,6 +518,18 @@ static void close_result(pw_resp_t *self, PyObject *result)
     Py_DECREF(res);
 }
 
+/* The app raised because the client's body was broken (too large,
+ * malformed, cut off): the client's error, logged at info like PW0311, and
+ * no traceback. */
+static void app_stopped_on_body(pw_resp_t *self)
+{
+    PyErr_Clear();
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, self->r,
+                  "PW0312: %s: application '%s' stopped on the broken "
+                  "request body (HTTP %d)",
+                  self->r->uri, self->target, pw_input_error(self->input));
+}
+
 /* What the handler returns for a failure: 500 while nothing reached the
  * client (and nothing of the app's response is left on request_rec);
  * afterwards, abort the connection so the client cannot take a truncated
@@ -553,6 +567,18 @@ int pw_response_failed(PyObject *start_response)
 {
     pw_resp_t *self = (pw_resp_t *)start_response;
 
+    if (PyErr_Occurred()) {
+        /* The app raised from its call: log it here, where the body's
+         * fate is known. */
+        if (pw_input_error(self->input)) {
+            app_stopped_on_body(self);
+        }
+        else {
+            pw_log_exception(self->r, self->r->server,
+                             "PW0301: %s: application '%s' raised",
+                             self->r->uri, self->target);
+        }
+    }
     self->failed = 1;
     return fail_status(self);
 }
@@ -602,10 +628,15 @@ int pw_response_send(PyObject *start_response, PyObject *result)
             Py_DECREF(item);
         }
         if (rc == 0 && PyErr_Occurred()) {
-            pw_log_exception(r, r->server,
-                             "PW0302: %s: application '%s' "
-                             "raised while producing its response:",
-                             r->uri, self->target);
+            if (pw_input_error(self->input)) {
+                app_stopped_on_body(self);
+            }
+            else {
+                pw_log_exception(r, r->server,
+                                 "PW0302: %s: application '%s' "
+                                 "raised while producing its response:",
+                                 r->uri, self->target);
+            }
             self->failed = 1;
             rc = -1;
         }

@@ -26,8 +26,9 @@ PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input);
  */
 int pw_response_send(PyObject *start_response, PyObject *result);
 
-/* GIL held.  The app raised from its call (already logged): the status the
- * handler returns, as pw_response_send() would. */
+/* GIL held.  The app raised from its call: log it (PW0301, or PW0312 at
+ * info when a broken request body was the cause) and return the status
+ * the handler returns, as pw_response_send() would. */
 int pw_response_failed(PyObject *start_response);
 
 /*
