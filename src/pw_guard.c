@@ -15,16 +15,18 @@
  * when its requests are done; Apache starts a fresh one.  A child cannot
  * ask worker/event for a graceful exit later on (their children ignore
  * signals and listen only to the parent's pipe), so:
- * - prefork: exact; the child leaves before its next accept()
- *   (ap_max_requests_per_child, which prefork reads on every loop);
+ * - prefork: exact; MaxConnectionsPerChild is set to N in child_init so
+ *   prefork counts connections from the first one, the Nth request says
+ *   "Connection: close", and after it the budget is cut to what was used,
+ *   so the child leaves before its next accept();
  * - worker/event, PyWSGIMaxRequests N: the MPM's own MaxConnectionsPerChild
  *   budget is set to N in child_init (the MPM reads it just after), and
  *   from the Nth request on responses say "Connection: close", so the child
  *   leaves through the MPM's graceful path after N to 2N requests;
  * - worker/event, PyWSGIMaxMemory: responses say "Connection: close", and
  *   the child exits once the scoreboard shows it holds no connection at
- *   all; a connection accepted in that very instant would be lost, which
- *   is why the request count is the safer of the two.
+ *   all; a connection its listener accepts in that very instant is lost,
+ *   which is why the request count is the safer of the two.
  *
  * Crashes: an app that takes its process down (a C extension's segfault,
  * os.abort()) should at least say which request did it.  A handler for the
@@ -72,7 +74,7 @@ static __thread char crash_what[256];
 static struct sigaction crash_prev[NSIG];
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
 static volatile apr_uint32_t recycling;
-static int threaded, threads_per_child = 1;
+static int threaded, threads_per_child = 1, max_requests;
 static server_rec *main_server;
 
 /* No GIL.  Scan the slots; fire at the overdue ones. */
@@ -195,12 +197,13 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     ap_mpm_query(AP_MPMQ_IS_THREADED, &threaded);
     threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads_per_child);
-    if (threaded && pw_config_max_requests(s) > 0
+    max_requests = pw_config_max_requests(s);
+    if (max_requests > 0
         && (ap_max_requests_per_child == 0
-            || ap_max_requests_per_child > pw_config_max_requests(s))) {
-        /* worker/event read it right after child_init: this child's
-         * connection budget, spent through the MPM's graceful exit. */
-        ap_max_requests_per_child = pw_config_max_requests(s);
+            || ap_max_requests_per_child > max_requests)) {
+        /* This child's connection budget: worker/event read it right after
+         * child_init, prefork counts against it only while it is set. */
+        ap_max_requests_per_child = max_requests;
     }
     for (v = s; v; v = v->next) {
         if (pw_config_request_timeout(v) > 0) {
@@ -247,7 +250,10 @@ void pw_guard_begin(request_rec *r, int interp)
 
     apr_atomic_inc32(&in_flight);
     apr_snprintf(crash_what, sizeof(crash_what), "%s %s", r->method, r->uri);
-    if (recycling) {
+    if (recycling
+        || (max_requests
+            && apr_atomic_read32(&requests_done) + 1
+                   >= (apr_uint32_t)max_requests)) {
         /* Tell this client to go elsewhere next time ("Connection:
          * close"): the child is on its way out. */
         r->connection->keepalive = AP_CONN_CLOSE;
@@ -315,23 +321,27 @@ static int child_idle(void)
     return 1;
 }
 
-/* PyWSGIMaxMemory under worker/event: wait until the child is idle, then
- * leave (see the top of this file). */
-static void *APR_THREAD_FUNC idle_exit(apr_thread_t *thd, void *data)
+/*
+ * PyWSGIMaxMemory under worker/event: wait until the child is idle (no
+ * request in flight, no connection held, by the scoreboard), then leave.
+ * (Making the MPM's listener fail its next accept() would use the MPM's
+ * graceful path, but the parent takes that for a resource shortage and, with
+ * one child, shuts the whole server down: not an option.)
+ */
+static void *APR_THREAD_FUNC recycle_when_idle(apr_thread_t *thd, void *data)
 {
     int waited = 0;
 
     for (;;) {
-        apr_sleep(apr_time_from_msec(50));
+        apr_sleep(apr_time_from_msec(20));
+        waited += 20;
         if (child_idle() && child_idle()) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
-                         "PW0411: "
-                         "pid %" APR_PID_T_FMT " holds no connection any "
-                         "more and exits (PyWSGIMaxMemory, after %d ms)",
+                         "PW0411: pid %" APR_PID_T_FMT " holds no connection "
+                         "any more and exits (PyWSGIMaxMemory, after %d ms)",
                          getpid(), waited);
             _exit(0);
         }
-        waited += 50;
     }
     return NULL;
 }
@@ -361,7 +371,6 @@ static apr_off_t rss_bytes(void)
 
 void pw_guard_after(request_rec *r)
 {
-    int max_requests = pw_config_max_requests(main_server);
     apr_off_t max_memory = pw_config_max_memory(main_server);
     apr_uint32_t done = apr_atomic_inc32(&requests_done) + 1;
 
@@ -389,7 +398,8 @@ void pw_guard_after(request_rec *r)
                     : "",
                 rss ? "" : " (PyWSGIMaxRequests)");
             if (!threaded) {
-                /* prefork checks this before its next accept(). */
+                /* prefork checks this before its next accept(): it has
+                 * used at least one connection, so it leaves. */
                 ap_max_requests_per_child = 1;
             }
             else if (rss) {
@@ -397,7 +407,7 @@ void pw_guard_after(request_rec *r)
                 apr_threadattr_t *attr;
                 apr_threadattr_create(&attr, r->server->process->pool);
                 apr_threadattr_detach_set(attr, 1);
-                apr_thread_create(&thd, attr, idle_exit, NULL,
+                apr_thread_create(&thd, attr, recycle_when_idle, NULL,
                                   r->server->process->pool);
             }
         }
