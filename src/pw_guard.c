@@ -46,7 +46,9 @@
 #include "scoreboard.h"
 #include "apr_atomic.h"
 #include "apr_thread_proc.h"
+#include <execinfo.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -68,6 +70,7 @@ static __thread guard_slot_t *my_slot;
 static PyObject *timeout_exc[PW_MAX_INTERPS];
 
 static volatile apr_uint32_t requests_done, in_flight;
+static volatile int stopping; /* the child is exiting: watchdog, stand down */
 
 /* What this thread serves, for the crash line: "GET /path". */
 static __thread char crash_what[256];
@@ -80,7 +83,7 @@ static server_rec *main_server;
 /* No GIL.  Scan the slots; fire at the overdue ones. */
 static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
 {
-    for (;;) {
+    while (!stopping) {
         apr_uint32_t n = apr_atomic_read32(&slots_used);
         apr_time_t now = apr_time_now();
         apr_uint32_t i;
@@ -93,7 +96,7 @@ static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
             PyThreadState *ts;
             int interp = sl->interp;
 
-            if (deadline == 0 || now < deadline || sl->fired) {
+            if (deadline == 0 || now < deadline || sl->fired || stopping) {
                 continue;
             }
             ts = pw_interp_acquire(interp, &waited);
@@ -157,6 +160,14 @@ static void crash_handler(int sig, siginfo_t *info, void *ctx)
         crash_write(" outside any request");
     }
     crash_write("\n");
+    {
+        /* The C stack too: a crash in a C extension or in the module is
+         * otherwise a mystery.  backtrace() was called once at install
+         * time, so libgcc is loaded and nothing allocates here. */
+        void *frames[48];
+        int n = backtrace(frames, 48);
+        backtrace_symbols_fd(frames, n, STDERR_FILENO);
+    }
 
     /* Hand it on: Apache's handler or the default action (core, exit). */
     if (prev->sa_flags & SA_SIGINFO) {
@@ -176,6 +187,9 @@ static void crash_handlers_install(void)
     struct sigaction sa;
     size_t i;
 
+    void *warm[2];
+
+    (void)backtrace(warm, 2);
     memset(&sa, 0, sizeof(sa));
     sa.sa_sigaction = crash_handler;
     sa.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER;
@@ -183,6 +197,14 @@ static void crash_handlers_install(void)
     for (i = 0; i < sizeof(crash_signals) / sizeof(crash_signals[0]); i++) {
         sigaction(crash_signals[i], &sa, &crash_prev[crash_signals[i]]);
     }
+}
+
+/* pchild cleanup, run before Python is finalised (registered after it):
+ * the watchdog must not take a GIL from here on. */
+static apr_status_t guard_stop(void *data)
+{
+    stopping = 1;
+    return APR_SUCCESS;
 }
 
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
@@ -215,7 +237,14 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     }
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
     slot_count = (threads > 0 ? threads : 1) + 4;
-    slots = apr_pcalloc(pchild, slot_count * sizeof(*slots));
+    /* Not from pchild: the detached watchdog may still look at them while
+     * pchild is being destroyed at exit.  They live as long as the
+     * process. */
+    slots = calloc((size_t)slot_count, sizeof(*slots));
+    if (slots == NULL) {
+        return;
+    }
+    apr_pool_cleanup_register(pchild, NULL, guard_stop, apr_pool_cleanup_null);
 
     /* The exception each interpreter raises, made in that interpreter. */
     for (i = 0; i < PW_MAX_INTERPS; i++) {
@@ -233,9 +262,10 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
         }
         pw_interp_release(ts);
     }
-    apr_threadattr_create(&attr, pchild);
+    apr_threadattr_create(&attr, s->process->pool);
     apr_threadattr_detach_set(attr, 1);
-    if (apr_thread_create(&thd, attr, watchdog, NULL, pchild) != APR_SUCCESS) {
+    if (apr_thread_create(&thd, attr, watchdog, NULL, s->process->pool)
+        != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                      "PW0400: could not start "
                      "the PyWSGIRequestTimeout watchdog in pid %" APR_PID_T_FMT
