@@ -73,7 +73,7 @@ sub pid_of {
 # conn, pid). Under prefork each connection holds its child, so only
 # $procs - 1 are taken, leaving one child for other requests.
 sub two_children {
-    for my $attempt (1 .. 4) {
+    for my $attempt (1 .. 15) {
         my (%by_pid, @conns);
         if (is_threaded_mpm()) {
             # Connect all first, then ask: the children's listeners
