@@ -28,6 +28,7 @@
 #include "apr_lib.h"
 #include <dlfcn.h>
 #include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
@@ -388,8 +389,17 @@ static void end_subinterpreters(void)
 static void *watchdog(void *arg)
 {
     apr_interval_time_t timeout = *(apr_interval_time_t *)arg;
+    apr_time_t deadline = apr_time_now() + timeout, now;
+    sigset_t all;
 
-    apr_sleep(timeout);
+    /* apr_sleep() returns early on a signal, and Apache signals the whole
+     * process group on restarts: block them all here and sleep until an
+     * absolute deadline. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while ((now = apr_time_now()) < deadline) {
+        apr_sleep(deadline - now);
+    }
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                  "PW0102: Python "
                  "finalisation in pid %" APR_PID_T_FMT

@@ -214,8 +214,10 @@ class Server:
             rc = subprocess.run(cmd, stdin=subprocess.DEVNULL,
                                 timeout=self.start_timeout).returncode
             if rc != 0:
+                log = self.log_text()[-2000:]
+                self.cleanup()
                 raise RuntimeError("%s failed (%d): %s" % (
-                    " ".join(cmd), rc, self.log_text()[-2000:]))
+                    " ".join(cmd), rc, log))
         deadline = time.time() + self.start_timeout
         pidfile = os.path.join(self.dir, "httpd.pid")
         while time.time() < deadline:
