@@ -469,7 +469,10 @@ CONF
 # budget is set to N and keep-alive is closed from the Nth request on, so a
 # child serves N to 2N requests.
 sub max_requests {
-    my $limit = $threaded ? 20 : 10;
+    # worker/event recycle through the MPM's own connection budget (README,
+    # "Limits"): N to 2N requests, and the worker MPM accepts one connection
+    # past its budget while it winds down: 2N + 1.
+    my $limit = $threaded ? 21 : 10;
     # Enough children that replacements (the parent starts them once a
     # second) are seldom waited for.
     my $srv = server(name => 'max-requests', processes => $threaded ? 3 : 5,
