@@ -19,14 +19,18 @@
  *   prefork counts connections from the first one, the Nth request says
  *   "Connection: close", and after it the budget is cut to what was used,
  *   so the child leaves before its next accept();
- * - worker/event, PyWSGIMaxRequests N: the MPM's own MaxConnectionsPerChild
- *   budget is set to N in child_init (the MPM reads it just after), and
- *   from the Nth request on responses say "Connection: close", so the child
- *   leaves through the MPM's graceful path after N to 2N requests;
- * - worker/event, PyWSGIMaxMemory: responses say "Connection: close", and
- *   the child exits once the scoreboard shows it holds no connection at
- *   all; a connection its listener accepts in that very instant is lost,
- *   which is why the request count is the safer of the two.
+ * - worker/event, both limits: responses say "Connection: close"; once
+ *   no keep-alive connection is left (or after KeepAliveTimeout), the child
+ *   asks its own MPM for the graceful exit a parent's "graceful" would give
+ *   it (see graceful_via_pod below): in-flight requests finish, the listener
+ *   stops accepting, nothing is lost.  Where that cannot be done (not Linux,
+ *   an MPM that does not wait on its pipe of death), the child falls back to
+ *   exiting once the scoreboard shows it idle, which can drop a connection
+ *   accepted in that instant (PW0411 says so).  PyWSGIMaxRequests N also
+ *   sets the MPM's own MaxConnectionsPerChild budget to N in child_init (the
+ *   MPM reads it just after), so the child leaves after N to 2N requests
+ *   even where the graceful exit cannot be reached; it never falls back to
+ *   the idle exit.
  *
  * Crashes: an app that takes its process down (a C extension's segfault,
  * os.abort()) should at least say which request did it.  A handler for the
@@ -47,11 +51,18 @@
 #include "apr_atomic.h"
 #include "apr_thread_proc.h"
 #include <execinfo.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#endif
 
 APLOG_USE_MODULE(pywsgi);
 
@@ -351,24 +362,176 @@ static int child_idle(void)
     return 1;
 }
 
-/*
- * PyWSGIMaxMemory under worker/event: wait until the child is idle (no
- * request in flight, no connection held, by the scoreboard), then leave.
- * (Making the MPM's listener fail its next accept() would use the MPM's
- * graceful path, but the parent takes that for a resource shortage and, with
- * one child, shuts the whole server down: not an option.)
- */
-static void *APR_THREAD_FUNC recycle_when_idle(apr_thread_t *thd, void *data)
+/* No GIL.  Does this child hold no idle keep-alive connection?  (Only
+ * event keeps that count; under worker it is always 0.) */
+static int child_drained(void)
 {
-    int waited = 0;
+    apr_proc_t proc;
+    int slot;
 
+    proc.pid = getpid();
+    slot = ap_find_child_by_pid(&proc);
+    return slot < 0 || ap_get_scoreboard_process(slot)->keep_alive == 0;
+}
+
+#if defined(__linux__)
+/*
+ * A graceful exit on the child's own initiative, worker/event.  Their
+ * child's main thread sits in read(fd, &c, 1) on the pipe of death it
+ * shares with the other children of its bucket, and leaves gracefully when
+ * it reads AP_MPM_PODX_GRACEFUL_CHAR.  It also has SIGTERM unblocked with a
+ * handler that does nothing: the MPM's own listener sends SIGTERM to end
+ * that read() when MaxConnectionsPerChild runs out, and the main thread then
+ * reads again from the same descriptor number.  So: put a private pipe
+ * holding the graceful character under that number (dup3: the shared pipe
+ * stays as it was for the other children) and interrupt the read.
+ *
+ * Which descriptor: the pipe of death is a blocking pipe whose two ends
+ * this process both holds (inherited from the parent).  (/proc would name
+ * the descriptor the main thread reads, but a child that dropped root is not
+ * dumpable and may not read its own /proc/self/task/N/syscall.)  Each such
+ * candidate is tried in turn and kept only if the main thread took the
+ * character within 200 ms; otherwise the original is put back.  Returns the
+ * descriptor, or -1 when no candidate was taken.
+ */
+#define POD_MAX_FDS 4096
+
+static int pod_try(int fd, pid_t pid)
+{
+    const char c = AP_MPM_PODX_GRACEFUL_CHAR;
+    int saved, p[2], waited, left = 1;
+
+    if ((saved = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0) {
+        return 0;
+    }
+    if (pipe2(p, O_CLOEXEC) != 0) {
+        close(saved);
+        return 0;
+    }
+    if (write(p[1], &c, 1) != 1 || dup3(p[0], fd, O_CLOEXEC) < 0) {
+        close(p[0]);
+        close(p[1]);
+        close(saved);
+        return 0;
+    }
+    close(p[0]);
+    syscall(SYS_tgkill, pid, pid, SIGTERM); /* ends the blocked read() */
+    for (waited = 0; waited < 200; waited += 2) {
+        apr_sleep(apr_time_from_msec(2));
+        if (ioctl(fd, FIONREAD, &left) == 0 && left == 0) {
+            /* Taken.  p[1] stays open (a read that found the pipe closed
+             * would return 0, and the MPM would read it again at once). */
+            close(saved);
+            return 1;
+        }
+    }
+    dup3(saved, fd, O_CLOEXEC); /* not the pipe of death: put it back */
+    close(saved);
+    close(p[1]);
+    return 0;
+}
+
+static int graceful_via_pod(void)
+{
+    const char *mpm = ap_show_mpm();
+    struct {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        int mode;
+    } pipes[64];
+    int n = 0, fd, i, j;
+    pid_t pid = getpid(); /* the main thread's tid */
+
+    /* Only where the main thread is known to take SIGTERM this way. */
+    if (strcmp(mpm, "event") != 0 && strcmp(mpm, "worker") != 0) {
+        return -1;
+    }
+    for (fd = 0;
+         fd < POD_MAX_FDS && n < (int)(sizeof(pipes) / sizeof(pipes[0]));
+         fd++) {
+        struct stat st;
+        int fl;
+        if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)
+            || (fl = fcntl(fd, F_GETFL)) < 0) {
+            continue;
+        }
+        pipes[n].fd = fd;
+        pipes[n].dev = st.st_dev;
+        pipes[n].ino = st.st_ino;
+        pipes[n].mode = fl;
+        n++;
+    }
+    for (i = 0; i < n; i++) {
+        if ((pipes[i].mode & O_ACCMODE) != O_RDONLY
+            || (pipes[i].mode & O_NONBLOCK)) {
+            continue;
+        }
+        for (j = 0; j < n; j++) {
+            if ((pipes[j].mode & O_ACCMODE) == O_WRONLY
+                && pipes[j].ino == pipes[i].ino
+                && pipes[j].dev == pipes[i].dev) {
+                break;
+            }
+        }
+        if (j < n && pod_try(pipes[i].fd, pid)) {
+            return pipes[i].fd;
+        }
+    }
+    return -1;
+}
+#else
+static int graceful_via_pod(void)
+{
+    return -1;
+}
+#endif
+
+/*
+ * PyWSGIMaxMemory under worker/event.  Responses already say "Connection:
+ * close"; let the keep-alive connections drain (the MPM's graceful exit
+ * would close idle ones, racing a client that is just reusing one), then
+ * leave through the MPM's graceful path.  Fallback: wait until the child
+ * is idle (no request in flight, no connection held, by the scoreboard) and
+ * exit.  (Making the listener fail its next accept() would also reach the
+ * graceful path, but the parent takes that for a resource shortage and,
+ * with one child, shuts the whole server down.)
+ */
+static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
+{
+    /* data: NULL for PyWSGIMaxRequests, non-NULL for PyWSGIMaxMemory */
+    const char *why = data ? "PyWSGIMaxMemory" : "PyWSGIMaxRequests";
+    apr_interval_time_t drain = main_server->keep_alive_timeout;
+    apr_time_t start = apr_time_now();
+    int fd, calm = 0, waited = 0;
+
+    /* Responses that began before recycling may still leave a connection
+     * in keep-alive: look for a few quiet checks in a row. */
+    while (calm < 5 && apr_time_now() - start < drain) {
+        apr_sleep(apr_time_from_msec(20));
+        calm = child_drained() ? calm + 1 : 0;
+    }
+    fd = graceful_via_pod();
+    if (fd >= 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
+                     "PW0412: pid %" APR_PID_T_FMT " leaves through the "
+                     "MPM's graceful exit (%s; in-flight requests finish, "
+                     "after %d ms for keep-alive connections to drain)",
+                     getpid(), why,
+                     (int)apr_time_as_msec(apr_time_now() - start));
+        return NULL;
+    }
+    if (data == NULL) {
+        return NULL; /* the MPM's connection budget will see to it */
+    }
     for (;;) {
         apr_sleep(apr_time_from_msec(20));
         waited += 20;
         if (child_idle() && child_idle()) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
                          "PW0411: pid %" APR_PID_T_FMT " holds no connection "
-                         "any more and exits (PyWSGIMaxMemory, after %d ms)",
+                         "any more and exits (PyWSGIMaxMemory, after %d ms; "
+                         "the MPM's graceful exit was not reachable)",
                          getpid(), waited);
             _exit(0);
         }
@@ -432,12 +595,13 @@ void pw_guard_after(request_rec *r)
                  * used at least one connection, so it leaves. */
                 ap_max_requests_per_child = 1;
             }
-            else if (rss) {
+            else {
                 apr_thread_t *thd;
                 apr_threadattr_t *attr;
                 apr_threadattr_create(&attr, r->server->process->pool);
                 apr_threadattr_detach_set(attr, 1);
-                apr_thread_create(&thd, attr, recycle_when_idle, NULL,
+                apr_thread_create(&thd, attr, recycle_threaded,
+                                  rss ? &max_memory : NULL,
                                   r->server->process->pool);
             }
         }

@@ -465,13 +465,11 @@ CONF
 
 # ------------------------------------------------------------------ recycling
 
-# README: exact under prefork; under worker/event the MPM's own connection
-# budget is set to N and keep-alive is closed from the Nth request on, so a
-# child serves N to 2N requests.
+# README: exact under prefork.  Under worker/event the child asks its MPM for
+# a graceful exit at the Nth request, and the MPM's own connection budget (set
+# to N) is the backstop: N to 2N requests, and the worker MPM accepts one
+# connection past its budget while it winds down: 2N + 1.
 sub max_requests {
-    # worker/event recycle through the MPM's own connection budget (README,
-    # "Limits"): N to 2N requests, and the worker MPM accepts one connection
-    # past its budget while it winds down: 2N + 1.
     my $limit = $threaded ? 21 : 10;
     # Enough children that replacements (the parent starts them once a
     # second) are seldom waited for.
@@ -564,16 +562,8 @@ CONF
         }
         if ((pid_of($res) // 0) != $pid) { $new = $res; last }
     }
-    {
-        # A known limit, documented in README ("Limits"): under worker/event
-        # a child over PyWSGIMaxMemory exits when the scoreboard shows it
-        # idle, and a connection its listener accepts in that instant is
-        # reset.  Kept as TODO so the loss stays visible in every run.
-        local $TODO = 'worker/event: PyWSGIMaxMemory exit can drop a connection accepted at that instant'
-            if $threaded;
-        ok(!@errors, "$n more requests: all 200 (none lost while the child left)")
-            or diag(join "\n", @errors);
-    }
+    ok(!@errors, "$n more requests: all 200 (none lost while the child left)")
+        or diag(join "\n", @errors);
     ok($new, sprintf('%s after %d requests, %.1f s (the size is checked every 16 requests)',
                      $new ? 'a new child answered' : 'no new child', $n, time - $t0));
     my ($new_rss) = $new ? $new->{body} =~ /rss_mb=(\d+)/ : ();
@@ -589,17 +579,16 @@ CONF
                              until => time + 3, max => 3000, pause => 0.002,
                              body => qr/^pid=\d+ rss_mb=\d+\n\z/);
     my $sum = collect_clients($kids, 15);
-    {
-        local $TODO = 'worker/event: PyWSGIMaxMemory exit can drop a connection accepted at that instant'
-            if $threaded;
-        is($sum->{fail}, 0, "$sum->{total} requests from 4 concurrent clients: none failed")
-            or diag(join "\n", @{ $sum->{failures} });
-    }
+    is($sum->{fail}, 0, "$sum->{total} requests from 4 concurrent clients: none failed")
+        or diag(join "\n", @{ $sum->{failures} });
     ok(scalar(grep { $_ != (pid_of($busy_alloc) // 0) } keys %{ $sum->{pids} }),
        'the child over the limit was replaced during the load')
         or diag(explain($sum->{pids}));
-    like($srv->log_text, qr/PW0411: pid $pid holds no connection any more and exits/,
-         'PW0411: it left once it held no connection') if $threaded;
+    # worker/event: through the MPM's own graceful exit (PW0412), never the
+    # lossy fallback (PW0411).
+    like($srv->log_text, qr/PW0412: pid $pid leaves through the MPM's graceful exit/,
+         "PW0412: it left through the MPM's graceful exit") if $threaded;
+    unlike($srv->log_text, qr/PW0411/, 'not through the idle-exit fallback (PW0411)');
     finish($srv);
 }
 
