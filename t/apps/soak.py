@@ -1,7 +1,8 @@
 """Apps the soak (t/stress/soak.py) mixes with the test suite's own apps,
 one callable each (callable=NAME): a small answer, an upload that reads its
 body in pieces, a file through wsgi.file_wrapper, a long stream the client
-hangs up on, and the app's own 404.
+hangs up on, the app's own 404, and an app that grows by 256 KiB per
+request (t/stress/restarts.py: recycling past PyWSGIMaxMemory under load).
 """
 
 import hashlib
@@ -50,4 +51,16 @@ def notfound(environ, start_response):
     body = b"no such thing here\n"
     start_response("404 Not Found", [("Content-Type", "text/plain"),
                                      ("Content-Length", str(len(body)))])
+    return [body]
+
+
+KEPT = []
+
+
+def grow(environ, start_response):
+    """Keeps 256 KiB more on every request: a leak PyWSGIMaxMemory cures."""
+    KEPT.append(b"g" * 262144)
+    body = ("pid=%d kept=%d\n" % (os.getpid(), len(KEPT))).encode()
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
     return [body]

@@ -2,7 +2,8 @@
 """Restarts and stops lose nothing and leave nothing behind.
 
     t/stress/restarts.py [--mpm event,prefork] [--requests 20000]
-                         [--restarts 30] [--clients 4] [--json FILE]
+                         [--restarts 30] [--recycles 20] [--clients 4]
+                         [--json FILE]
 
 Per MPM, on a private httpd (t/stress/private.conf.in):
 
@@ -16,9 +17,13 @@ Per MPM, on a private httpd (t/stress/private.conf.in):
    requests) just as the next request was sent -- the race every HTTP/1.1
    client retries (RFC 9112 section 9.3.1); it cannot happen on the
    Connection: close clients, which are therefore never retried;
-2. graceful-stop (SIGWINCH) with 2 s requests in flight on every slot but
+2. recycling under load: the same mix plus an app that keeps 256 KiB more
+   on every request, PyWSGIMaxMemory 48, until --recycles children have
+   been replaced: no request may fail (same retry rule), and under
+   worker/event each child leaves through its MPM's graceful exit (PW0412);
+3. graceful-stop (SIGWINCH) with 2 s requests in flight on every slot but
    one: each completes with 200, then every process is gone;
-3. hard stop (SIGTERM) with a request blocked for ever in C, an app thread
+4. hard stop (SIGTERM) with a request blocked for ever in C, an app thread
    that never ends and 30 s requests in flight: every process is gone
    (Apache SIGKILLs a child that does not exit within ~10 s) and none is
    orphaned.
@@ -29,6 +34,7 @@ import http.client
 import json
 import multiprocessing
 import os
+import re
 import signal
 import sys
 import threading
@@ -43,7 +49,8 @@ EXTRA = "PyWSGIShutdownTimeout 2\n" + "".join(
     for n in ("hello", "upload", "file")) + "".join(
     "PyWSGIScriptAlias /fault/%s %s/faults.py callable=%s\n" % (n, A, n)
     for n in ("sleep", "block", "thread", "pid")) + \
-    "PyWSGIScriptAlias /pep3333/generator %s/pep3333.py callable=generator\n" % A
+    "PyWSGIScriptAlias /pep3333/generator %s/pep3333.py callable=generator\n" % A + \
+    "PyWSGIScriptAlias /s/grow %s/soak.py callable=grow\n" % A
 
 BODY = os.urandom(16384)
 # (method, path, body, check(body) -> bool)
@@ -53,9 +60,13 @@ REQUESTS = [
     ("GET", "/pep3333/generator", None, lambda b: b.count(b"\n") == 5),
     ("GET", "/s/file", None, lambda b: len(b) > 30000),
 ]
+# The same mix, and every other request one that grows the child by 256 KiB.
+GROWING = [r for pair in zip(REQUESTS, [
+    ("GET", "/s/grow", None, lambda b: b.startswith(b"pid="))] * 4)
+    for r in pair]
 
 
-def loader(port, count, keepalive, seed, stop, queue):
+def loader(port, count, keepalive, seed, stop, queue, requests=REQUESTS):
     """At least count requests, and on until stop is set."""
     done = failed = retries = 0
     errors = []
@@ -66,7 +77,7 @@ def loader(port, count, keepalive, seed, stop, queue):
         i += 1
         if i >= count and stop.is_set():
             break
-        method, path, body, check = REQUESTS[(i + seed) % len(REQUESTS)]
+        method, path, body, check = requests[(i + seed) % len(requests)]
         headers = {} if keepalive else {"Connection": "close"}
         for attempt in (1, 2):
             if conn is None:
@@ -153,8 +164,16 @@ def graceful_under_load(mpm, requests, restarts_wanted, clients):
         elapsed = time.time() - t0
         for p in workers:
             p.join()
-        time.sleep(1)
-        log = srv.log_text()
+        # The last children recycled may still be letting keep-alive drain.
+        # (Not every recycle ends in PW0412: see the docstring.)
+        deadline = time.time() + 10
+        while True:
+            log = srv.log_text()
+            if (mpm == "prefork" or time.time() > deadline
+                    or len(re.findall(r"PW041[12]: ", log))
+                    >= len(re.findall(r"PW0410: recycling", log))):
+                break
+            time.sleep(0.2)
     crashes = [l for l in log.splitlines() if P.CRASH_RE.search(l)]
     out.update({
         "seconds": elapsed, "restarts": restarts,
@@ -181,6 +200,81 @@ def graceful_under_load(mpm, requests, restarts_wanted, clients):
         P.say("    LOG " + c)
     P.say("  graceful restarts %s: %s" % (mpm, "PASS" if out["ok"] else
                                           "FAIL"))
+    return out
+
+
+def recycling_under_load(mpm, requests, recycles_wanted, clients):
+    """Children that grow past PyWSGIMaxMemory are replaced, again and
+    again, while the load goes on: no request may fail, and under
+    worker/event children leave through their MPM's graceful exit (PW0412),
+    never the idle-exit fallback (PW0411).  (A child that is still letting
+    keep-alive drain may take the parent's own word to leave first, when
+    it trims spare processes: the same graceful exit, without PW0412.)"""
+    P.say("== recycling past PyWSGIMaxMemory under load: %s, >= %d requests"
+          ", >= %d recycles" % (mpm, requests, recycles_wanted))
+    procs, threads = (clients + 2, 1) if mpm == "prefork" else (2, 8)
+    extra = EXTRA + "PyWSGIMaxMemory 48\n"
+    out = {"mpm": mpm, "requests": requests}
+    with P.Server(mpm, extra=extra, procs=procs, threads=threads,
+                  serverlimit=4 * procs) as srv:
+        time.sleep(1)
+        queue = multiprocessing.Queue()
+        stop = multiprocessing.Event()
+        workers = []
+        for k in range(clients):
+            p = multiprocessing.Process(target=loader, args=(
+                srv.port, requests // clients, k % 2 == 0, k, stop, queue,
+                GROWING))
+            p.start()
+            workers.append(p)
+        t0 = time.time()
+        recycles = 0
+        while time.time() - t0 < 120:
+            recycles = len(re.findall(r"PW0410: recycling", srv.log_text()))
+            if recycles >= recycles_wanted:
+                break
+            time.sleep(0.5)
+        stop.set()
+        results = [queue.get() for _ in workers]
+        elapsed = time.time() - t0
+        for p in workers:
+            p.join()
+        # The last children recycled may still be letting keep-alive drain.
+        # (Not every recycle ends in PW0412: see the docstring.)
+        deadline = time.time() + 10
+        while True:
+            log = srv.log_text()
+            if (mpm == "prefork" or time.time() > deadline
+                    or len(re.findall(r"PW041[12]: ", log))
+                    >= len(re.findall(r"PW0410: recycling", log))):
+                break
+            time.sleep(0.2)
+    crashes = [l for l in log.splitlines() if P.CRASH_RE.search(l)]
+    out.update({
+        "seconds": elapsed,
+        "recycles": len(re.findall(r"PW0410: recycling", log)),
+        "graceful_exits": len(re.findall(r"PW0412: ", log)),
+        "idle_exits": len(re.findall(r"PW0411: ", log)),
+        "done": sum(r["done"] for r in results),
+        "failed": sum(r["failed"] for r in results),
+        "retries": sum(r["retries"] for r in results),
+        "errors": sum((r["errors"] for r in results), [])[:10],
+        "crash_lines": crashes[:10],
+    })
+    out["ok"] = (out["failed"] == 0 and not crashes
+                 and out["recycles"] >= recycles_wanted
+                 and out["idle_exits"] == 0
+                 and (mpm == "prefork" or out["graceful_exits"] > 0))
+    P.say("  %d requests in %.1f s, %d children recycled (%d through the"
+          " MPM's graceful exit, %d idle exits); failed: %d; keep-alive"
+          " retries: %d" % (out["done"], elapsed, out["recycles"],
+                            out["graceful_exits"], out["idle_exits"],
+                            out["failed"], out["retries"]))
+    for e in out["errors"][:5]:
+        P.say("    " + e)
+    for c in crashes[:5]:
+        P.say("    LOG " + c)
+    P.say("  recycling %s: %s" % (mpm, "PASS" if out["ok"] else "FAIL"))
     return out
 
 
@@ -273,12 +367,15 @@ def main():
     ap.add_argument("--requests", type=int, default=20000)
     ap.add_argument("--restarts", type=int, default=30)
     ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--recycles", type=int, default=20)
     ap.add_argument("--json")
     opts = ap.parse_args()
     results = []
     for mpm in opts.mpm.split(","):
         results.append(graceful_under_load(mpm, opts.requests, opts.restarts,
                                            opts.clients))
+        results.append(recycling_under_load(mpm, opts.requests // 4,
+                                            opts.recycles, opts.clients))
         results.append(graceful_stop(mpm))
         results.append(hard_stop(mpm))
     if opts.json:

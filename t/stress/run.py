@@ -8,7 +8,9 @@
   soak (event, prefork)    5,000 requests, report     1,000,000 requests, RSS
                            the RSS growth only        growth over 2% fails
   restarts (both MPMs)     >= 3,000 requests and      >= 20,000 requests and
-                           5 graceful restarts        30 graceful restarts
+                           5 graceful restarts,       30 graceful restarts,
+                           5 PyWSGIMaxMemory          30 PyWSGIMaxMemory
+                           recycles                   recycles
                            + graceful-stop + hard stop (both modes)
   memcheck                 a private httpd -X under   the same (3 rounds), and
                            valgrind, each kind of     the whole Apache::Test
@@ -37,13 +39,15 @@ PY = "/usr/bin/python3"
 MODES = {
     "short": {
         "soak": ["--requests", "5000", "--report-only"],
-        "restarts": ["--requests", "3000", "--restarts", "5"],
+        "restarts": ["--requests", "3000", "--restarts", "5",
+                     "--recycles", "5"],
         "memcheck": [["private", "--rounds", "1"]],
         "fuzz_seconds": 30,
     },
     "long": {
         "soak": ["--requests", "1000000"],
-        "restarts": ["--requests", "20000", "--restarts", "30"],
+        "restarts": ["--requests", "20000", "--restarts", "30",
+                     "--recycles", "30"],
         "memcheck": [["private", "--rounds", "3"], ["suite"]],
         "fuzz_seconds": 600,
     },
