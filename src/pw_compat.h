@@ -23,14 +23,21 @@
 #error "mod_pywsgi needs Apache httpd 2.4"
 #endif
 
-/* Py_NewRef (3.10) keeps ownership visible at the point of storage. */
+/* Py_NewRef / Py_XNewRef (3.10) keep ownership visible at the point of
+ * storage. */
 #if PY_VERSION_HEX < 0x030A0000
 static inline PyObject *pw_newref(PyObject *o)
 {
     Py_INCREF(o);
     return o;
 }
-#define Py_NewRef(o) pw_newref((PyObject *)(o))
+static inline PyObject *pw_xnewref(PyObject *o)
+{
+    Py_XINCREF(o);
+    return o;
+}
+#define Py_NewRef(o)  pw_newref((PyObject *)(o))
+#define Py_XNewRef(o) pw_xnewref((PyObject *)(o))
 #endif
 
 /*

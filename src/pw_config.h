@@ -1,6 +1,6 @@
 /*
  * pw_config.h: the directives, their defaults and the getters the rest of
- * the module asks.  Nothing here touches Python.
+ * the module asks.  Nothing here calls Python.
  */
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
@@ -14,6 +14,9 @@ typedef struct {
     apr_size_t url_len;
     pw_app_t *app;
     int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
+    /* SCRIPT_NAME as a str per interpreter, made on first use with that
+     * interpreter's GIL held (pw_environ.c) and kept for the child's life. */
+    PyObject *script_name[PW_MAX_INTERPS];
 } pw_route_t;
 
 /* One PyWSGIPreload line. */

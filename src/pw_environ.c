@@ -4,9 +4,9 @@
  * Everything that does not change per request is made once per child: the
  * keys are interned str objects, the constant entries (wsgi.version,
  * wsgi.multithread, ...) sit in a template dict that each request copies,
- * each route keeps its SCRIPT_NAME as a str.  Per request: the copy, the
- * CGI values, one str per request header.  Values are latin-1 decoded, the
- * "bytes as str" rule of PEP 3333.
+ * each route keeps its SCRIPT_NAME as a str per interpreter.  Per request: the
+ * copy, the CGI values, one str per request header.  Values are latin-1
+ * decoded, the "bytes as str" rule of PEP 3333.
  *
  * Request headers: names made of anything but letters, digits and '-' are
  * left out (an "X_Foo" would otherwise pass for "X-Foo", a "Content_Length"
@@ -275,6 +275,10 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
         protocol = str_latin1(r->protocol);
     }
     tls = PW_CONN_IS_TLS(c);
+    if (route->script_name[interp] == NULL) {
+        route->script_name[interp] =
+            PyUnicode_DecodeLatin1(route->url, route->url_len, NULL);
+    }
 
     /* Each set_steal() consumes its value, failing or not: the two made
      * above go in first, so that no failure can leave one behind. */
@@ -283,8 +287,7 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
         goto fail;
     }
     if (set_steal(d, st->server_protocol, protocol) < 0
-        || set_steal(d, st->script_name,
-                     PyUnicode_DecodeLatin1(route->url, route->url_len, NULL))
+        || set_steal(d, st->script_name, Py_XNewRef(route->script_name[interp]))
                < 0
         /* r->uri is already percent-decoded: PATH_INFO as PEP 3333 and
          * CGI (RFC 3875 4.1.5) want it. */
