@@ -126,58 +126,31 @@ def loader(port, count, keepalive, seed, stop, queue, requests=REQUESTS):
                "retries": retries, "errors": errors})
 
 
-def graceful_under_load(mpm, requests, restarts_wanted, clients):
-    P.say("== graceful restarts every second under load: %s, >= %d requests"
-          ", %d restarts" % (mpm, requests, restarts_wanted))
-    procs, threads = (clients + 2, 1) if mpm == "prefork" else (2, 8)
-    out = {"mpm": mpm, "requests": requests}
-    with P.Server(mpm, extra=EXTRA, procs=procs, threads=threads,
-                  serverlimit=4 * procs) as srv:
-        time.sleep(1)
-        queue = multiprocessing.Queue()
-        stop = multiprocessing.Event()
-        workers = []
-        for k in range(clients):
-            p = multiprocessing.Process(target=loader, args=(
-                srv.port, requests // clients, k % 2 == 0, k, stop, queue))
-            p.start()
-            workers.append(p)
-        restarts = 0
-        pids = set()
+def run_load(srv, clients, requests, until, mix=REQUESTS):
+    """Starts the clients (half on keep-alive), runs until(stop) here, which
+    sets stop once the phase is over, and waits for the clients' figures:
+    (results, seconds)."""
+    queue = multiprocessing.Queue()
+    stop = multiprocessing.Event()
+    workers = []
+    for k in range(clients):
+        p = multiprocessing.Process(target=loader, args=(
+            srv.port, requests // clients, k % 2 == 0, k, stop, queue, mix))
+        p.start()
+        workers.append(p)
+    t0 = time.time()
+    until(stop)
+    results = [queue.get() for _ in workers]
+    elapsed = time.time() - t0
+    for p in workers:
+        p.join()
+    return results, elapsed
 
-        def restarter():
-            nonlocal restarts
-            while restarts < restarts_wanted:
-                time.sleep(1.0)
-                pids.update(srv.children())
-                srv.send(signal.SIGUSR1)
-                restarts += 1
-            time.sleep(1.0)     # the last generation serves too
-            pids.update(srv.children())
-            stop.set()
 
-        t0 = time.time()
-        th = threading.Thread(target=restarter)
-        th.start()
-        results = [queue.get() for _ in workers]
-        th.join()
-        elapsed = time.time() - t0
-        for p in workers:
-            p.join()
-        # The last children recycled may still be letting keep-alive drain.
-        # (Not every recycle ends in PW0412: see the docstring.)
-        deadline = time.time() + 10
-        while True:
-            log = srv.log_text()
-            if (mpm == "prefork" or time.time() > deadline
-                    or len(re.findall(r"PW041[12]: ", log))
-                    >= len(re.findall(r"PW0410: recycling", log))):
-                break
-            time.sleep(0.2)
+def tally(out, results, log):
+    """The clients' figures and the log's crash lines, into out."""
     crashes = [l for l in log.splitlines() if P.CRASH_RE.search(l)]
     out.update({
-        "seconds": elapsed, "restarts": restarts,
-        "children_seen": len(pids),
         "done": sum(r["done"] for r in results),
         "failed": sum(r["failed"] for r in results),
         "failed_keepalive": sum(r["failed"] for r in results
@@ -188,19 +161,52 @@ def graceful_under_load(mpm, requests, restarts_wanted, clients):
         "errors": sum((r["errors"] for r in results), [])[:10],
         "crash_lines": crashes[:10],
     })
-    out["ok"] = out["failed"] == 0 and not crashes and out["restarts"] > 0
+
+
+def verdict(out, what, ok):
+    out["ok"] = ok and out["failed"] == 0 and not out["crash_lines"]
+    for e in out["errors"][:5]:
+        P.say("    " + e)
+    for c in out["crash_lines"][:5]:
+        P.say("    LOG " + c)
+    P.say("  %s %s: %s" % (what, out["mpm"], "PASS" if out["ok"] else "FAIL"))
+    return out
+
+
+def graceful_under_load(mpm, requests, restarts_wanted, clients):
+    P.say("== graceful restarts every second under load: %s, >= %d requests"
+          ", %d restarts" % (mpm, requests, restarts_wanted))
+    procs, threads = (clients + 2, 1) if mpm == "prefork" else (2, 8)
+    out = {"mpm": mpm, "requests": requests}
+    restarts = 0
+    pids = set()
+
+    with P.Server(mpm, extra=EXTRA, procs=procs, threads=threads,
+                  serverlimit=4 * procs) as srv:
+        time.sleep(1)
+
+        def restarter(stop):
+            nonlocal restarts
+            while restarts < restarts_wanted:
+                time.sleep(1.0)
+                pids.update(srv.children())
+                srv.send(signal.SIGUSR1)
+                restarts += 1
+            time.sleep(1.0)     # the last generation serves too
+            pids.update(srv.children())
+            stop.set()
+
+        results, elapsed = run_load(srv, clients, requests, restarter)
+        time.sleep(1)
+        tally(out, results, srv.log_text())
+    out.update({"seconds": elapsed, "restarts": restarts,
+                "children_seen": len(pids)})
     P.say("  %d requests in %.1f s, %d graceful restarts, %d children seen;"
           " failed: %d (keep-alive %d, Connection: close %d); keep-alive"
           " retries: %d" % (out["done"], elapsed, restarts, len(pids),
                             out["failed"], out["failed_keepalive"],
                             out["failed_close"], out["retries"]))
-    for e in out["errors"][:5]:
-        P.say("    " + e)
-    for c in crashes[:5]:
-        P.say("    LOG " + c)
-    P.say("  graceful restarts %s: %s" % (mpm, "PASS" if out["ok"] else
-                                          "FAIL"))
-    return out
+    return verdict(out, "graceful restarts", restarts > 0)
 
 
 def recycling_under_load(mpm, requests, recycles_wanted, clients):
@@ -215,67 +221,46 @@ def recycling_under_load(mpm, requests, recycles_wanted, clients):
     procs, threads = (clients + 2, 1) if mpm == "prefork" else (2, 8)
     extra = EXTRA + "PyWSGIMaxMemory 48\n"
     out = {"mpm": mpm, "requests": requests}
+
+    def count(pattern, log):
+        return len(re.findall(pattern, log))
+
     with P.Server(mpm, extra=extra, procs=procs, threads=threads,
                   serverlimit=4 * procs) as srv:
         time.sleep(1)
-        queue = multiprocessing.Queue()
-        stop = multiprocessing.Event()
-        workers = []
-        for k in range(clients):
-            p = multiprocessing.Process(target=loader, args=(
-                srv.port, requests // clients, k % 2 == 0, k, stop, queue,
-                GROWING))
-            p.start()
-            workers.append(p)
-        t0 = time.time()
-        recycles = 0
-        while time.time() - t0 < 120:
-            recycles = len(re.findall(r"PW0410: recycling", srv.log_text()))
-            if recycles >= recycles_wanted:
-                break
-            time.sleep(0.5)
-        stop.set()
-        results = [queue.get() for _ in workers]
-        elapsed = time.time() - t0
-        for p in workers:
-            p.join()
+
+        def until_recycled(stop):
+            t0 = time.time()
+            while (time.time() - t0 < 120 and count(
+                    r"PW0410: recycling", srv.log_text()) < recycles_wanted):
+                time.sleep(0.5)
+            stop.set()
+
+        results, elapsed = run_load(srv, clients, requests, until_recycled,
+                                    GROWING)
         # The last children recycled may still be letting keep-alive drain.
-        # (Not every recycle ends in PW0412: see the docstring.)
         deadline = time.time() + 10
         while True:
             log = srv.log_text()
             if (mpm == "prefork" or time.time() > deadline
-                    or len(re.findall(r"PW041[12]: ", log))
-                    >= len(re.findall(r"PW0410: recycling", log))):
+                    or count(r"PW041[12]: ", log)
+                    >= count(r"PW0410: recycling", log)):
                 break
             time.sleep(0.2)
-    crashes = [l for l in log.splitlines() if P.CRASH_RE.search(l)]
-    out.update({
-        "seconds": elapsed,
-        "recycles": len(re.findall(r"PW0410: recycling", log)),
-        "graceful_exits": len(re.findall(r"PW0412: ", log)),
-        "idle_exits": len(re.findall(r"PW0411: ", log)),
-        "done": sum(r["done"] for r in results),
-        "failed": sum(r["failed"] for r in results),
-        "retries": sum(r["retries"] for r in results),
-        "errors": sum((r["errors"] for r in results), [])[:10],
-        "crash_lines": crashes[:10],
-    })
-    out["ok"] = (out["failed"] == 0 and not crashes
-                 and out["recycles"] >= recycles_wanted
-                 and out["idle_exits"] == 0
-                 and (mpm == "prefork" or out["graceful_exits"] > 0))
+        tally(out, results, log)
+    out.update({"seconds": elapsed,
+                "recycles": count(r"PW0410: recycling", log),
+                "graceful_exits": count(r"PW0412: ", log),
+                "idle_exits": count(r"PW0411: ", log)})
     P.say("  %d requests in %.1f s, %d children recycled (%d through the"
           " MPM's graceful exit, %d idle exits); failed: %d; keep-alive"
           " retries: %d" % (out["done"], elapsed, out["recycles"],
                             out["graceful_exits"], out["idle_exits"],
                             out["failed"], out["retries"]))
-    for e in out["errors"][:5]:
-        P.say("    " + e)
-    for c in crashes[:5]:
-        P.say("    LOG " + c)
-    P.say("  recycling %s: %s" % (mpm, "PASS" if out["ok"] else "FAIL"))
-    return out
+    return verdict(out, "recycling",
+                   out["recycles"] >= recycles_wanted
+                   and out["idle_exits"] == 0
+                   and (mpm == "prefork" or out["graceful_exits"] > 0))
 
 
 def graceful_stop(mpm):

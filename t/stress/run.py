@@ -7,7 +7,8 @@
                            short                      long
   soak (event, prefork)    5,000 requests, report     1,000,000 requests, RSS
                            the RSS growth only        growth over 2% fails
-  restarts (both MPMs)     >= 3,000 requests and      >= 20,000 requests and
+  restarts                 event, prefork: >= 3,000   event, worker, prefork:
+                           requests and               >= 20,000 requests and
                            5 graceful restarts,       30 graceful restarts,
                            5 PyWSGIMaxMemory          30 PyWSGIMaxMemory
                            recycles                   recycles
@@ -46,8 +47,8 @@ MODES = {
     },
     "long": {
         "soak": ["--requests", "1000000"],
-        "restarts": ["--requests", "20000", "--restarts", "30",
-                     "--recycles", "30"],
+        "restarts": ["--mpm", "event,worker,prefork", "--requests", "20000",
+                     "--restarts", "30", "--recycles", "30"],
         "memcheck": [["private", "--rounds", "3"], ["suite"]],
         "fuzz_seconds": 600,
     },
