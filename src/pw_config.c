@@ -12,6 +12,7 @@
  * wide (one Python per child) and so allowed in the main server config only.
  */
 #include "pw_config.h"
+#include "pw_http.h"
 #include "pw_interp.h"
 #include "apr_file_info.h"
 #include "apr_lib.h"
@@ -532,10 +533,7 @@ pw_route_t *pw_config_route(server_rec *s, const char *uri)
     int i;
 
     for (i = 0; i < conf->routes->nelts; i++, route++) {
-        /* Match at a segment boundary: /app is /app and /app/..., never
-         * /apple. */
-        if (strncmp(uri, route->url, route->url_len) == 0
-            && (uri[route->url_len] == '\0' || uri[route->url_len] == '/')) {
+        if (pw_http_under_mount(uri, route->url, route->url_len)) {
             return route;
         }
     }

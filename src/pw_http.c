@@ -148,3 +148,9 @@ long long pw_http_content_length(const char *s, size_t len)
     }
     return v;
 }
+
+int pw_http_under_mount(const char *uri, const char *mount, size_t mount_len)
+{
+    return strncmp(uri, mount, mount_len) == 0
+           && (uri[mount_len] == '\0' || uri[mount_len] == '/');
+}

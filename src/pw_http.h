@@ -37,4 +37,11 @@ size_t pw_http_cgi_name(const char *name, char *out, size_t outlen);
  */
 long long pw_http_content_length(const char *s, size_t len);
 
+/*
+ * Is the request path uri (a C string) at or below the mount point mount
+ * (mount_len bytes, no trailing '/', "" for the root)?  Only at a segment
+ * boundary: "/app" holds "/app" and "/app/x", never "/apple".
+ */
+int pw_http_under_mount(const char *uri, const char *mount, size_t mount_len);
+
 #endif /* PW_HTTP_H */

@@ -204,6 +204,23 @@ static const struct { const char *s; size_t len; long long want; } cl_rows[] = {
     { S("1\0"), -1 },
 };
 
+static const struct { const char *uri; const char *mount; int want; }
+mount_rows[] = {
+    { "/app", "/app", 1 },
+    { "/app/", "/app", 1 },
+    { "/app/x/y", "/app", 1 },
+    { "/apple", "/app", 0 },
+    { "/ap", "/app", 0 },
+    { "/APP", "/app", 0 },          /* paths are case-sensitive */
+    { "/app%2F", "/app", 0 },
+    { "/", "", 1 },                 /* the root holds everything */
+    { "/anything", "", 1 },
+    { "", "", 1 },
+    { "/a/b", "/a/b", 1 },
+    { "/a/bc", "/a/b", 0 },
+    { "/a", "/a/b", 0 },
+};
+
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
 static void test_rows(void)
@@ -255,6 +272,13 @@ static void test_rows(void)
               "cgi_name(\"%s\", %zu) wrote past outlen",
               show(cgi_rows[i].name, strlen(cgi_rows[i].name)),
               cgi_rows[i].outlen);
+    }
+    for (i = 0; i < N(mount_rows); i++) {
+        int got = pw_http_under_mount(mount_rows[i].uri, mount_rows[i].mount,
+                                      strlen(mount_rows[i].mount));
+        CHECK(got == mount_rows[i].want, "under_mount(\"%s\", \"%s\") = %d, "
+              "want %d", mount_rows[i].uri, mount_rows[i].mount, got,
+              mount_rows[i].want);
     }
     for (i = 0; i < N(cl_rows); i++) {
         long long got = pw_http_content_length(cl_rows[i].s, cl_rows[i].len);

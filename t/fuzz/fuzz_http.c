@@ -1,6 +1,7 @@
 /*
  * fuzz_http.c: libFuzzer target for src/pw_http.c, the pure HTTP checks
- * mod_pywsgi applies to what apps send and to request header names.
+ * mod_pywsgi applies to what apps send, to request header names and to
+ * request paths against PyWSGIScriptAlias mount points.
  *
  * Besides "no crash, no sanitizer report", each function is checked
  * against a slow reference written straight from the RFC text, so a fast
@@ -78,6 +79,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             check((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_');
             /* '_' only ever comes from '-': an "X_Foo" never gets here. */
             check(c != '_' || nul[i - 5] == '-');
+        }
+    }
+    /* pw_http_under_mount(): after the first byte comes the path; the mount
+     * is the path's first data[0] % size bytes (trailing '/' dropped), or,
+     * when data[0] is odd, those bytes with the last one changed.
+     * Reference: the path is the mount, or the mount and then '/'. */
+    if (size > 1) {
+        const char *uri = nul + 1;
+        size_t ul = strlen(uri), ml = data[0] % size;
+        char *m = strndup(uri, ml);
+        if (m != NULL) {
+            ml = strlen(m);
+            if ((data[0] & 1) && ml > 0) {
+                m[ml - 1] ^= 0x20;
+            }
+            while (ml > 0 && m[ml - 1] == '/') {
+                m[--ml] = '\0';
+            }
+            check(pw_http_under_mount(uri, m, ml)
+                  == (ul >= ml && memcmp(uri, m, ml) == 0
+                      && (ul == ml || uri[ml] == '/')));
+            free(m);
         }
     }
     free(nul);
