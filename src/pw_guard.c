@@ -45,6 +45,7 @@
 #include "pw_guard.h"
 #include "pw_config.h"
 #include "pw_interp.h"
+#include "pw_metrics.h"
 #include "ap_mpm.h"
 #include "mpm_common.h"
 #include "scoreboard.h"
@@ -539,29 +540,6 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
     return NULL;
 }
 
-/* Resident set size in bytes, from /proc (Linux). */
-static apr_off_t rss_bytes(void)
-{
-    char buf[64];
-    long pages = 0, resident = 0;
-    ssize_t n;
-    int fd = open("/proc/self/statm", O_RDONLY);
-
-    if (fd < 0) {
-        return 0;
-    }
-    n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0) {
-        return 0;
-    }
-    buf[n] = '\0';
-    if (sscanf(buf, "%ld %ld", &pages, &resident) != 2) {
-        return 0;
-    }
-    return (apr_off_t)resident * sysconf(_SC_PAGESIZE);
-}
-
 void pw_guard_after(request_rec *r)
 {
     apr_off_t max_memory = pw_config_max_memory(main_server);
@@ -574,7 +552,7 @@ void pw_guard_after(request_rec *r)
         int due = max_requests && done >= (apr_uint32_t)max_requests;
         /* /proc costs a few µs: look every 16 requests. */
         if (!due && max_memory && (done & 15) == 0) {
-            rss = rss_bytes();
+            rss = (apr_off_t)pw_metrics_rss(0);
             due = rss > max_memory;
         }
         if (due && apr_atomic_cas32(&recycling, 1, 0) == 0) {

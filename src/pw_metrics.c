@@ -83,7 +83,6 @@ static int spare_index(const char *target);
 static int bucket_of(apr_uint64_t us);
 static int class_of(int status);
 static int pid_gone(pid_t pid);
-static apr_uint64_t read_rss(pid_t pid);
 
 /* Relaxed atomics: each counter stands alone (see the header comment). */
 #define PW_ADD(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
@@ -394,7 +393,7 @@ static int claim_slot(pid_t pid)
             }
             PW_STORE(&slot->started, apr_time_now());
             PW_STORE(&slot->requests, 0);
-            PW_STORE(&slot->rss, read_rss(0));
+            PW_STORE(&slot->rss, pw_metrics_rss(0));
             PW_STORE(&slot->rss_at, apr_time_now());
             PW_STORE(&slot->gc, 0);
             PW_STORE(&slot->gil_us, 0);
@@ -419,7 +418,7 @@ static apr_status_t metrics_child_exit(void *data)
     pw_slot_t *slot = data;
     apr_uint64_t w = SLOT_WORD(SLOT_LIVE, getpid());
 
-    PW_STORE(&slot->rss, read_rss(0));
+    PW_STORE(&slot->rss, pw_metrics_rss(0));
     if (PW_CAS(&slot->owner, &w, SLOT_WORD(SLOT_EXITED, getpid()))) {
         PW_ADD(&g.head->child_exits, 1);
     }
@@ -433,7 +432,7 @@ static int pid_gone(pid_t pid)
 
 /* Resident set size of pid (0: this process) from /proc/PID/statm, its
  * cheapest source: one short read.  0 when unknown. */
-static apr_uint64_t read_rss(pid_t pid)
+apr_uint64_t pw_metrics_rss(pid_t pid)
 {
     char path[64], buf[128];
     unsigned long long size, resident;
@@ -619,7 +618,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     now = apr_time_now();
     at = PW_LOAD(&my_slot->rss_at);
     if (now - at >= PW_SAMPLE_EVERY && PW_CAS(&my_slot->rss_at, &at, now)) {
-        PW_STORE(&my_slot->rss, read_rss(0));
+        PW_STORE(&my_slot->rss, pw_metrics_rss(0));
     }
 }
 
@@ -721,7 +720,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
             ch->gil_wait_us = PW_LOAD(&slot->gil_us);
             /* Fresh from /proc when it can; the child's own reading
              * (at most a second old when it is busy) otherwise. */
-            ch->rss = read_rss(ch->pid);
+            ch->rss = pw_metrics_rss(ch->pid);
             if (ch->rss == 0) {
                 ch->rss = PW_LOAD(&slot->rss);
             }

@@ -100,4 +100,8 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p);
  * bound. */
 double pw_metrics_quantile(const pw_metrics_app_t *a, double q);
 
+/* Resident set size of pid (0: this process) in bytes, from /proc; 0 when
+ * it cannot be read.  Also PyWSGIMaxMemory's measure (pw_guard.c). */
+apr_uint64_t pw_metrics_rss(pid_t pid);
+
 #endif /* PW_METRICS_H */

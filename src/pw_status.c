@@ -289,6 +289,69 @@ static void prom_family(request_rec *r, const char *name, const char *type,
     ap_rprintf(r, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A counter per app, from an apr_uint64_t field of pw_metrics_app_t. */
+static void prom_per_app(request_rec *r, const pw_metrics_snapshot_t *snap,
+                         const char *const *labels, const char *name,
+                         const char *help, apr_size_t field)
+{
+    int i;
+
+    prom_family(r, name, "counter", help);
+    for (i = 0; i < snap->napps; i++) {
+        const char *a = (const char *)&snap->apps[i];
+        ap_rprintf(r, "%s{app=\"%s\"} %" APR_UINT64_T_FMT "\n", name, labels[i],
+                   *(const apr_uint64_t *)(a + field));
+    }
+}
+
+/* The per-child series: one line per live child, labelled by pid. */
+typedef struct {
+    const char *name, *type, *help;
+    apr_size_t field; /* of pw_metrics_child_t: apr_uint64_t/apr_time_t */
+    int micro;        /* a count of microseconds, printed as seconds */
+} child_series_t;
+
+static const child_series_t child_series[] = {
+    { "pywsgi_process_resident_memory_bytes", "gauge",
+      "Resident memory of each live Apache child.",
+      APR_OFFSETOF(pw_metrics_child_t, rss), 0 },
+    { "pywsgi_process_requests_total", "counter",
+      "Requests each live child has served to applications.",
+      APR_OFFSETOF(pw_metrics_child_t, requests), 0 },
+    { "pywsgi_process_gc_collections_total", "counter",
+      "Python garbage collections in each live child (all generations; "
+      "sampled at most once a second).",
+      APR_OFFSETOF(pw_metrics_child_t, gc_collections), 0 },
+    { "pywsgi_process_gil_wait_seconds_total", "counter",
+      "Time requests in each live child waited for the GIL.",
+      APR_OFFSETOF(pw_metrics_child_t, gil_wait_us), 1 },
+    { "pywsgi_process_start_time_seconds", "gauge",
+      "When each live child started, in seconds since the epoch.",
+      APR_OFFSETOF(pw_metrics_child_t, started), 1 },
+};
+
+static void prom_per_child(request_rec *r, const pw_metrics_snapshot_t *snap,
+                           const child_series_t *cs)
+{
+    int i;
+
+    prom_family(r, cs->name, cs->type, cs->help);
+    for (i = 0; i < snap->nchildren; i++) {
+        const pw_metrics_child_t *ch = &snap->children[i];
+        /* apr_time_t and apr_uint64_t: both 64 bits, both >= 0 here. */
+        apr_uint64_t v = *(const apr_uint64_t *)((const char *)ch + cs->field);
+        if (cs->micro) {
+            ap_rprintf(r, "%s{pid=\"%" APR_PID_T_FMT "\"} %.6f\n", cs->name,
+                       ch->pid, SECS(v));
+        }
+        else {
+            ap_rprintf(r,
+                       "%s{pid=\"%" APR_PID_T_FMT "\"} %" APR_UINT64_T_FMT "\n",
+                       cs->name, ch->pid, v);
+        }
+    }
+}
+
 static void render_prometheus(request_rec *r, const pw_metrics_snapshot_t *snap)
 {
     const char **labels =
@@ -350,70 +413,21 @@ static void render_prometheus(request_rec *r, const pw_metrics_snapshot_t *snap)
                    labels[i], SECS(a->duration_us), labels[i], a->count);
     }
 
-    prom_family(r, "pywsgi_request_body_bytes_total", "counter",
-                "Request body bytes the application read.");
-    for (i = 0; i < snap->napps; i++) {
-        ap_rprintf(
-            r,
-            "pywsgi_request_body_bytes_total{app=\"%s\"} %" APR_UINT64_T_FMT
-            "\n",
-            labels[i], snap->apps[i].bytes_in);
-    }
-    prom_family(r, "pywsgi_response_body_bytes_total", "counter",
-                "Response body bytes the application produced.");
-    for (i = 0; i < snap->napps; i++) {
-        ap_rprintf(
-            r,
-            "pywsgi_response_body_bytes_total{app=\"%s\"} %" APR_UINT64_T_FMT
-            "\n",
-            labels[i], snap->apps[i].bytes_out);
-    }
+    prom_per_app(r, snap, labels, "pywsgi_request_body_bytes_total",
+                 "Request body bytes the application read.",
+                 APR_OFFSETOF(pw_metrics_app_t, bytes_in));
+    prom_per_app(r, snap, labels, "pywsgi_response_body_bytes_total",
+                 "Response body bytes the application produced.",
+                 APR_OFFSETOF(pw_metrics_app_t, bytes_out));
 
     prom_family(r, "pywsgi_requests_in_flight", "gauge",
                 "Requests an application is handling now.");
     ap_rprintf(r, "pywsgi_requests_in_flight %" APR_INT64_T_FMT "\n",
                snap->in_flight);
 
-    prom_family(r, "pywsgi_process_resident_memory_bytes", "gauge",
-                "Resident memory of each live Apache child.");
-    for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r,
-                   "pywsgi_process_resident_memory_bytes{pid=\"%" APR_PID_T_FMT
-                   "\"} %" APR_UINT64_T_FMT "\n",
-                   snap->children[i].pid, snap->children[i].rss);
-    }
-    prom_family(r, "pywsgi_process_requests_total", "counter",
-                "Requests each live child has served to applications.");
-    for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r,
-                   "pywsgi_process_requests_total{pid=\"%" APR_PID_T_FMT
-                   "\"} %" APR_UINT64_T_FMT "\n",
-                   snap->children[i].pid, snap->children[i].requests);
-    }
-    prom_family(r, "pywsgi_process_gc_collections_total", "counter",
-                "Python garbage collections in each live child (all "
-                "generations; sampled at most once a second).");
-    for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r,
-                   "pywsgi_process_gc_collections_total{pid=\"%" APR_PID_T_FMT
-                   "\"} %" APR_UINT64_T_FMT "\n",
-                   snap->children[i].pid, snap->children[i].gc_collections);
-    }
-    prom_family(r, "pywsgi_process_gil_wait_seconds_total", "counter",
-                "Time requests in each live child waited for the GIL.");
-    for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r,
-                   "pywsgi_process_gil_wait_seconds_total{pid=\"%" APR_PID_T_FMT
-                   "\"} %.6f\n",
-                   snap->children[i].pid, SECS(snap->children[i].gil_wait_us));
-    }
-    prom_family(r, "pywsgi_process_start_time_seconds", "gauge",
-                "When each live child started, in seconds since the epoch.");
-    for (i = 0; i < snap->nchildren; i++) {
-        ap_rprintf(r,
-                   "pywsgi_process_start_time_seconds{pid=\"%" APR_PID_T_FMT
-                   "\"} %.6f\n",
-                   snap->children[i].pid, SECS(snap->children[i].started));
+    for (i = 0; i < (int)(sizeof(child_series) / sizeof(child_series[0]));
+         i++) {
+        prom_per_child(r, snap, &child_series[i]);
     }
 
     prom_family(r, "pywsgi_gil_wait_seconds_total", "counter",
