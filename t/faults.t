@@ -16,6 +16,7 @@ use lib "$FindBin::Bin/perl";
 use Apache::Test qw(-withtestmore);
 use Time::HiRes qw(time sleep);
 use PWTest qw(mpm is_threaded_mpm);
+use PWServer ();
 use PWPrivate ();
 
 my $mpm = mpm() || 'event';
@@ -126,14 +127,14 @@ for my $row (@crash_rows) {
         is($rb->{status}, 200, 'the request in flight on the other child completed');
         is(pid_of($rb), $pb, "... served by pid $pb, which is still alive")
             or diag($rb->{body});
-        ok(PWPrivate::alive($pb), "pid $pb alive");
+        ok(PWServer::process_alive($pb), "pid $pb alive");
         $b->close;
         $a->close;
 
         my $t0 = time;
-        sleep 0.05 while PWPrivate::alive($pa) && time - $t0 < 5;
-        ok(!PWPrivate::alive($pa), "pid $pa is gone")
-            or diag(PWPrivate::describe($pa), "\nlog:\n", $srv->log_text($offset));
+        sleep 0.05 while PWServer::process_alive($pa) && time - $t0 < 5;
+        ok(!PWServer::process_alive($pa), "pid $pa is gone")
+            or diag(PWServer::describe($pa), "\nlog:\n", $srv->log_text($offset));
         my @kids = $srv->wait_children($procs, 10, $pa);
         ok(@kids >= $procs, "Apache replaced it ($procs children again: @kids)");
         is($srv->get('/fault/pid')->{status}, 200, 'a new request is served');
@@ -165,8 +166,8 @@ for my $row (@survive_rows) {
         unlike($res->{body}, qr/Traceback|SystemExit|PWTEST|\.py\b/,
                'nothing of Python in the body') if $status >= 500;
         $c->close;
-        ok(PWPrivate::alive($pid), "pid $pid still alive");
-        ok(PWPrivate::alive($srv->pid), 'the Apache parent is alive');
+        ok(PWServer::process_alive($pid), "pid $pid still alive");
+        ok(PWServer::process_alive($srv->pid), 'the Apache parent is alive');
         my $log = $srv->wait_for_log($offset, qr/\Q$path\E/, 3);
         like($log, qr/\Q$path\E/, 'the log names the URL');
         like($log, $line, 'PW line with the cause');
@@ -203,7 +204,7 @@ subtest "a request spinning in Python: 504 after PyWSGIRequestTimeout $TIMEOUT s
     is($res->{status}, 504, 'the spinning request got 504');
     ok($took >= $TIMEOUT && $took < $TIMEOUT + 2,
        sprintf('after %.1f s (timeout %d s)', $took, $TIMEOUT));
-    ok(PWPrivate::alive($pa), "its child ($pa) lives on");
+    ok(PWServer::process_alive($pa), "its child ($pa) lives on");
     my $log = $srv->wait_for_log($offset, qr/PW0401/, 3);
     like($log, qr/PW0401: \Q$path\E: application '[^']+' stopped after $TIMEOUT s/,
          'PW0401 names the URL');
@@ -222,7 +223,7 @@ subtest 'a thread that never ends does not hold up a graceful restart' => sub {
     # signals its whole process group): PyWSGIShutdownTimeout must still
     # be what it says.
     my ($again, $pw0102_at) = (0, undef);
-    while (grep({ PWPrivate::alive($_) } @old) && time - $t0 < 15) {
+    while (grep({ PWServer::process_alive($_) } @old) && time - $t0 < 15) {
         if (!$again && time - $t0 > 0.5) {
             $srv->send_signal('USR1');
             $again = 1;
@@ -232,7 +233,7 @@ subtest 'a thread that never ends does not hold up a graceful restart' => sub {
     }
     my $took = time - $t0;
     $pw0102_at //= time - $t0 if $srv->log_text($offset) =~ /PW0102/;
-    ok(!grep({ PWPrivate::alive($_) } @old),
+    ok(!grep({ PWServer::process_alive($_) } @old),
        sprintf('old children gone after %.1f s (PyWSGIShutdownTimeout %d s)',
                $took, $SHUTDOWN));
     cmp_ok($took, '<', $SHUTDOWN + 4, 'within PyWSGIShutdownTimeout + 4 s');
@@ -267,18 +268,18 @@ subtest 'os._exit(15) (APEXIT_CHILDFATAL) takes down only its child' => sub {
     $c->close;
     sleep 1.5;
     my $log = $srv->log_text($offset);
-    ok(PWPrivate::alive($srv->pid), 'the Apache parent is still running')
+    ok(PWServer::process_alive($srv->pid), 'the Apache parent is still running')
         or diag("log:\n$log");
     my $after = $srv->get('/fault/pid', timeout => 5);
     is($after->{status}, 200, 'and serves the next request')
         or diag($after->{error});
     unlike($log, qr/AH00050|Apache is exiting/, 'no "Apache is exiting"');
     like($log, qr/\Q$uri\E/, 'the error log names the URL');
-    unless (PWPrivate::alive($srv->pid)) {
+    unless (PWServer::process_alive($srv->pid)) {
         # The parent is gone: are its other children gone too, or left
         # behind (prefork's keep accepting on the port)?
         sleep 0.5;
-        my @orphans = grep { PWPrivate::alive($_) } $srv->all_pids;
+        my @orphans = grep { PWServer::process_alive($_) } $srv->all_pids;
         ok(!@orphans, 'no orphaned child left behind by the parent\'s exit')
             or diag("orphans (killed now): @orphans");
         kill 'KILL', @orphans;

@@ -311,7 +311,7 @@ CONF
     get_ok($srv, '/ping', 15);
     # Both children up: each has logged PW0001 and then its preload.
     my $log = $srv->wait_for_log(
-        qr/(PW0201: \(preload\)(?s:.*?)){2}/, 5);
+        0, qr/(PW0201: \(preload\)(?s:.*?)){2}/, 5);
     my @children = $log =~ /PW0001: Python \S+ initialised in pid (\d+)/g;
     my @failed = $log =~ /\[pid (\d+)[^\]]*\] PW0201: \(preload\): application '[^']*broken\.py' failed to load/g;
     ok(@children >= 2, scalar(@children) . ' children started');
@@ -439,7 +439,7 @@ CONF
     ok(!@bad, 'all of them 200, each within 0.5 s')
         or diag(join "\n", map { sprintf '%.2f: %s %.3f s', $_->[0],
                                  $_->[1]{status}, $_->[1]{elapsed} } @bad);
-    my $log = $srv->wait_for_log(qr/PW0401/, 3, $offset);
+    my $log = $srv->wait_for_log($offset, qr/PW0401/, 3);
     my ($spin_pid) = $log =~ /spin pid=(\d+)/;
     if ($threaded) {
         my %pids = map { (pid_of($_->[1]) // 0) => 1 } @during;

@@ -17,6 +17,7 @@ use Apache::Test qw(-withtestmore);
 use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
 use PWTest qw(mpm is_threaded_mpm);
+use PWServer ();
 use PWPrivate ();
 
 my $mpm = mpm() || 'event';
@@ -85,8 +86,8 @@ subtest 'hard stop (SIGTERM) with requests in flight leaves no process behind' =
     my $gone = $srv->wait_all_gone(15);
     my $took = time - $t0;
     ok(defined $gone, sprintf('every process gone after %.1f s', $took))
-        or diag(join "\n", map { PWPrivate::describe($_) } $srv->all_pids);
-    my @left = grep { PWPrivate::alive($_) } @pids;
+        or diag(join "\n", map { PWServer::describe($_) } $srv->all_pids);
+    my @left = grep { PWServer::process_alive($_) } @pids;
     ok(!@left, 'no orphan (pids checked one by one)') or diag("@left");
     for my $c (@c, grep { defined } $blocked) {
         my $res = $c->response(timeout => 3);

@@ -12,6 +12,7 @@ use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
 use Time::HiRes qw(time sleep);
 use PWTest qw(log_offset log_since decode_json_body);
+use PWServer ();
 
 my $EXIT_LIMIT = 3;    # seconds for idle old children to go away
 
@@ -23,19 +24,7 @@ chomp(my $parent = <$fh> // '');
 close $fh;
 
 # Live (not zombie) children of the httpd parent, from /proc.
-sub children {
-    my @kids;
-    opendir my $dh, '/proc' or return;
-    for my $pid (grep { /^\d+$/ } readdir $dh) {
-        open my $s, '<', "/proc/$pid/stat" or next;
-        my $stat = <$s> // '';
-        close $s;
-        # pid (comm) state ppid ...
-        next unless $stat =~ /\)\s+(\S)\s+(\d+)/;
-        push @kids, $pid if $2 == $parent && $1 ne 'Z';
-    }
-    return sort { $a <=> $b } @kids;
-}
+sub children { return PWServer::proc_children($parent) }
 
 # Make sure every child has served and so initialised Python.
 GET "/env/before-restart-$_" for 1 .. 4;

@@ -2,9 +2,12 @@ package PWPrivate;
 # A private httpd for the .t files that crash, stop or restart a server
 # (t/faults.t, t/stops.t): built from t/stress/private.conf.in, the same
 # template the stress drivers (t/stress/pwstress.py) use, on 127.0.0.1 port
-# 8700-8719, in a temporary directory. httpd daemonizes itself (its own
-# session); stop() -- also run when the object goes away -- sends SIGTERM,
-# waits, and SIGKILLs whatever is left that was started from this config.
+# 8700-8719, in a temporary directory. Unlike PWServer, whose parent runs in
+# the foreground of a session of its own, httpd daemonizes itself here, as
+# it does in production: these tests signal that parent and watch what it
+# leaves behind. stop() -- also run when the object goes away -- sends
+# SIGTERM, waits, and SIGKILLs whatever is left that was started from this
+# config. Everything else (log, processes, ports) is PWServer's.
 #
 #   my $srv = PWPrivate->new(mpm => mpm(), procs => 3, threads => 4,
 #                            extra => "PyWSGIScriptAlias /x \@TOP\@/t/apps/x.py");
@@ -15,8 +18,9 @@ package PWPrivate;
 use strict;
 use warnings FATAL => 'all';
 
+use parent -norequire, 'PWServer';
+use PWServer ();
 use File::Temp ();
-use IO::Select ();
 use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
 
@@ -28,9 +32,9 @@ sub new {
     my ($class, %a) = @_;
     my $top = $a{top} || Apache::Test::vars('top_dir');
     my $self = bless {
-        mpm => $a{mpm} || 'event', procs => $a{procs} || 2,
-        threads => $a{threads} || 4, extra => $a{extra} || '',
-        top => $top, pid => undef,
+        name => 'private', mpm => $a{mpm} || 'event',
+        procs => $a{procs} || 2, threads => $a{threads} || 4,
+        extra => $a{extra} || '', top => $top, pid => undef,
     }, $class;
     $self->{tmp} = File::Temp->newdir('pwprivate-XXXXXX', TMPDIR => 1);
     $self->{dir} = $self->{tmp}->dirname;
@@ -39,26 +43,7 @@ sub new {
     return $self;
 }
 
-sub dir  { $_[0]->{dir} }
-sub port { $_[0]->{port} }
-sub pid  { $_[0]->{pid} }
 sub conf_file { "$_[0]->{dir}/httpd.conf" }
-sub error_log { "$_[0]->{dir}/error_log" }
-
-my %handed_out;
-sub free_port {
-    for my $port (@PORTS) {
-        next if $handed_out{$port};
-        my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
-                                      LocalPort => $port, Proto => 'tcp',
-                                      ReuseAddr => 1, Listen => 1)
-            or next;
-        close $s;
-        $handed_out{$port} = 1;
-        return $port;
-    }
-    return;
-}
 
 sub run_user {
     for my $user (qw(www-data nobody)) {
@@ -73,7 +58,8 @@ sub config_text {
     my $threads = $self->{mpm} eq 'prefork' ? 1 : $self->{threads};
     my ($user, $group) = run_user();
     my %v = (DIR => $self->{dir}, PORT => $self->{port},
-             MPM => $self->{mpm}, MODULE => "$self->{top}/.libs/mod_pywsgi.so",
+             MPM => $self->{mpm},
+             MODULE => PWServer::module_path($self->{top}),
              USER => $user, GROUP => $group, TOP => $self->{top},
              PROCS => $self->{procs}, THREADS => $threads,
              SERVERLIMIT => 2 * $self->{procs},
@@ -94,7 +80,8 @@ sub config_text {
 # Returns true, or false with $self->{error} set.
 sub start {
     my $self = shift;
-    $self->{port} = free_port() or return $self->fail('no free port');
+    $self->{port} = PWServer::free_port(@PORTS)
+        or return $self->fail('no free port in 8700-8719');
     open my $fh, '>', $self->conf_file or return $self->fail("conf: $!");
     print {$fh} $self->config_text;
     close $fh;
@@ -112,141 +99,6 @@ sub start {
         sleep 0.05;
     }
     return $self->fail("httpd did not accept connections in $START_WAIT s");
-}
-
-sub fail {
-    my ($self, $msg) = @_;
-    my @tail = split /\n/, $self->log_text;
-    @tail = @tail[-15 .. -1] if @tail > 15;
-    $self->{error} = join "\n", $msg, @tail;
-    $self->stop;
-    return 0;
-}
-
-sub pidfile_pid {
-    my $self = shift;
-    open my $fh, '<', "$self->{dir}/httpd.pid" or return 0;
-    my $p = <$fh> // '';
-    close $fh;
-    $p =~ s/\s+//g;
-    return $p =~ /^\d+$/ ? $p : 0;
-}
-
-# --- the error log ------------------------------------------------------------
-sub log_offset { return -s $_[0]->error_log || 0 }
-
-sub log_text {
-    my ($self, $offset) = @_;
-    open my $fh, '<', $self->error_log or return '';
-    binmode $fh;
-    seek $fh, $offset || 0, 0;
-    local $/;
-    my $text = <$fh>;
-    close $fh;
-    return $text // '';
-}
-
-# Waits up to $secs for $re after $offset; returns the text since $offset.
-sub wait_for_log {
-    my ($self, $offset, $re, $secs) = @_;
-    my $deadline = time + ($secs || 3);
-    while (1) {
-        my $text = $self->log_text($offset);
-        return $text if $text =~ $re || time > $deadline;
-        sleep 0.05;
-    }
-}
-
-# --- processes ----------------------------------------------------------------
-sub proc_stat {
-    my $pid = shift;
-    open my $s, '<', "/proc/$pid/stat" or return;
-    my $stat = <$s> // '';
-    close $s;
-    return $stat =~ /\)\s+(\S)\s+(\d+)/ ? ($1, $2) : ();
-}
-
-sub alive {
-    my ($state) = proc_stat($_[-1]);
-    return defined $state && $state ne 'Z' ? 1 : 0;
-}
-
-# What a process is doing (for a diagnostic): state, wchan, its threads'.
-sub describe {
-    my $pid = shift;
-    my @out;
-    for my $task (sort { $a <=> $b } map { m{/(\d+)$} ? $1 : () } glob "/proc/$pid/task/*") {
-        my ($state) = proc_stat($task);
-        open my $w, '<', "/proc/$pid/task/$task/wchan" or next;
-        my $wchan = <$w> // '';
-        close $w;
-        push @out, "task $task: state " . ($state // '?') . ", wchan $wchan";
-    }
-    return join "\n", "pid $pid:", @out;
-}
-
-# The parent's live children.
-sub children {
-    my $self = shift;
-    my $parent = $self->{pid} or return ();
-    opendir my $dh, '/proc' or return ();
-    my @kids;
-    for my $pid (grep { /^\d+$/ } readdir $dh) {
-        my ($state, $ppid) = proc_stat($pid);
-        push @kids, $pid if defined $ppid && $ppid == $parent && $state ne 'Z';
-    }
-    @kids = sort { $a <=> $b } @kids;
-    return @kids;      # (sort in scalar context is undefined)
-}
-
-# Every live process started from this config: the parent, its children,
-# and any child that outlived its parent (it keeps the command line).
-sub all_pids {
-    my $self = shift;
-    my $conf = $self->conf_file;
-    opendir my $dh, '/proc' or return ();
-    my @found;
-    for my $pid (grep { /^\d+$/ && $_ != $$ } readdir $dh) {
-        open my $fh, '<', "/proc/$pid/cmdline" or next;
-        local $/;
-        my $cmd = <$fh> // '';
-        close $fh;
-        $cmd =~ tr/\0/ /;
-        push @found, $pid if index($cmd, $conf) >= 0 && alive($pid);
-    }
-    @found = sort { $a <=> $b } @found;
-    return @found;
-}
-
-# Waits up to $secs until no process of this server is left; returns the
-# seconds it took, or undef (then $self->all_pids says who is left).
-sub wait_all_gone {
-    my ($self, $secs) = @_;
-    my $t0 = time;
-    while (1) {
-        return time - $t0 unless $self->all_pids;
-        return undef if time - $t0 > $secs;
-        sleep 0.05;
-    }
-}
-
-# Waits until the parent has $n children none of which is in @not;
-# returns them (or an empty list after $secs).
-sub wait_children {
-    my ($self, $n, $secs, @not) = @_;
-    my %not = map { $_ => 1 } @not;
-    my $deadline = time + $secs;
-    while (time < $deadline) {
-        my @kids = grep { !$not{$_} } $self->children;
-        return @kids if @kids >= $n;
-        sleep 0.05;
-    }
-    return ();
-}
-
-sub send_signal {
-    my ($self, $sig) = @_;
-    return $self->{pid} ? kill($sig, $self->{pid}) : 0;
 }
 
 # SIGTERM (Apache's hard stop), then SIGKILL for anything left after

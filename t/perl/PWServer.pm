@@ -28,7 +28,7 @@ use POSIX ();
 use Time::HiRes qw(time sleep);
 
 our @EXPORT_OK = qw(free_port http_get proc_children process_alive
-                    module_path);
+                    proc_stat module_path);
 
 my $HTTPD    = '/usr/sbin/apache2';
 my $MODS     = '/usr/lib/apache2/modules';
@@ -41,14 +41,15 @@ sub module_path {
     return "$top/.libs/mod_pywsgi.so";
 }
 
-# A port nobody listens on, from the range the private servers may use.
+# A port nobody listens on, from @_ or the range the private servers use.
 # Ports handed out before are skipped (a server just stopped may still be
 # closing); the start offset is random, so runs do not queue on one port.
 my %handed_out;
 sub free_port {
-    my $off = int(rand(@PORTS));
-    for my $i (0 .. $#PORTS) {
-        my $port = $PORTS[ ($off + $i) % @PORTS ];
+    my @range = @_ ? @_ : @PORTS;
+    my $off = int(rand(@range));
+    for my $i (0 .. $#range) {
+        my $port = $range[ ($off + $i) % @range ];
         next if $handed_out{$port};
         my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1',
                                       LocalPort => $port, Proto => 'tcp',
@@ -243,15 +244,14 @@ sub log_tail {
     return join "\n", @lines;
 }
 
-# Waits up to $secs for $re in the log (after $offset); returns the text.
+# Waits up to $secs (default 3) for $re in the log after $offset (the
+# argument order of PWTest::wait_for_log); returns the text since $offset.
 sub wait_for_log {
-    my ($self, $re, $secs, $offset) = @_;
+    my ($self, $offset, $re, $secs) = @_;
     my $deadline = time + ($secs || 3);
-    my $text;
     while (1) {
-        $text = $self->log_text($offset);
-        return $text if $text =~ $re;
-        return $text if time > $deadline;
+        my $text = $self->log_text($offset);
+        return $text if $text =~ $re || time > $deadline;
         sleep 0.05;
     }
 }
@@ -263,42 +263,43 @@ sub children {
     return proc_children($self->{pid});
 }
 
-sub proc_children {
-    my $parent = shift;
-    my @kids;
+# (state, ppid, pgrp) of a process from /proc/PID/stat, or () if it is gone.
+sub proc_stat {
+    my $pid = shift;
+    open my $s, '<', "/proc/$pid/stat" or return;
+    my $stat = <$s> // '';
+    close $s;
+    # pid (comm) state ppid pgrp ...
+    return $stat =~ /\)\s+(\S)\s+(\d+)\s+(\d+)/ ? ($1, $2, $3) : ();
+}
+
+# Live (not zombie) processes for which $want->(state, ppid, pgrp) holds.
+sub find_procs {
+    my $want = shift;
+    my @pids;
     opendir my $dh, '/proc' or return;
     for my $pid (grep { /^\d+$/ } readdir $dh) {
-        open my $s, '<', "/proc/$pid/stat" or next;
-        my $stat = <$s> // '';
-        close $s;
-        next unless $stat =~ /\)\s+(\S)\s+(\d+)/;
-        push @kids, $pid if $2 == $parent && $1 ne 'Z';
+        my @st = proc_stat($pid) or next;
+        push @pids, $pid if $st[0] ne 'Z' && $want->(@st);
     }
-    return sort { $a <=> $b } @kids;
+    @pids = sort { $a <=> $b } @pids;
+    return @pids;    # (sort in scalar context is undefined)
+}
+
+sub proc_children {
+    my $parent = shift;
+    return find_procs(sub { $_[1] == $parent });
 }
 
 # Processes (not zombies) in process group $pgid.
 sub group_members {
     my $pgid = shift;
-    my @pids;
-    opendir my $dh, '/proc' or return;
-    for my $pid (grep { /^\d+$/ } readdir $dh) {
-        open my $s, '<', "/proc/$pid/stat" or next;
-        my $stat = <$s> // '';
-        close $s;
-        # pid (comm) state ppid pgrp ...
-        next unless $stat =~ /\)\s+(\S)\s+\d+\s+(\d+)/;
-        push @pids, $pid if $2 == $pgid && $1 ne 'Z';
-    }
-    return @pids;
+    return find_procs(sub { $_[2] == $pgid });
 }
 
 sub process_alive {
-    my $pid = shift;
-    open my $s, '<', "/proc/$pid/stat" or return 0;
-    my $stat = <$s> // '';
-    close $s;
-    return $stat =~ /\)\s+(\S)/ && $1 ne 'Z' ? 1 : 0;
+    my ($state) = proc_stat(shift);
+    return defined $state && $state ne 'Z' ? 1 : 0;
 }
 
 # Waits up to $secs until none of @pids is alive; returns the time it took
@@ -312,6 +313,72 @@ sub wait_gone {
         return undef if time - $t0 > $secs;
         sleep 0.05;
     }
+}
+
+# What a process is doing (for a diagnostic): each thread's state and wchan.
+sub describe {
+    my $pid = shift;
+    my @out;
+    for my $task (sort { $a <=> $b }
+                  map { m{/(\d+)$} ? $1 : () } glob "/proc/$pid/task/*") {
+        my ($state) = proc_stat($task);
+        open my $w, '<', "/proc/$pid/task/$task/wchan" or next;
+        my $wchan = <$w> // '';
+        close $w;
+        push @out, "task $task: state " . ($state // '?') . ", wchan $wchan";
+    }
+    return join "\n", "pid $pid:", @out;
+}
+
+# Every live process started from this server's config: the parent, its
+# children, and any child that outlived its parent (it keeps the command
+# line).
+sub all_pids {
+    my $self = shift;
+    my $conf = "$self->{dir}/httpd.conf";
+    opendir my $dh, '/proc' or return ();
+    my @found;
+    for my $pid (grep { /^\d+$/ && $_ != $$ } readdir $dh) {
+        open my $fh, '<', "/proc/$pid/cmdline" or next;
+        local $/;
+        my $cmd = <$fh> // '';
+        close $fh;
+        $cmd =~ tr/\0/ /;
+        push @found, $pid if index($cmd, $conf) >= 0 && process_alive($pid);
+    }
+    @found = sort { $a <=> $b } @found;
+    return @found;    # (sort in scalar context is undefined)
+}
+
+# Waits up to $secs until no process of this server is left; returns the
+# seconds it took, or undef (then all_pids says who is left).
+sub wait_all_gone {
+    my ($self, $secs) = @_;
+    my $t0 = time;
+    while (1) {
+        return time - $t0 unless $self->all_pids;
+        return undef if time - $t0 > $secs;
+        sleep 0.05;
+    }
+}
+
+# Waits until the parent has $n children none of which is in @not;
+# returns them (or an empty list after $secs).
+sub wait_children {
+    my ($self, $n, $secs, @not) = @_;
+    my %not = map { $_ => 1 } @not;
+    my $deadline = time + $secs;
+    while (time < $deadline) {
+        my @kids = grep { !$not{$_} } $self->children;
+        return @kids if @kids >= $n;
+        sleep 0.05;
+    }
+    return ();
+}
+
+sub send_signal {
+    my ($self, $sig) = @_;
+    return $self->{pid} ? kill($sig, $self->{pid}) : 0;
 }
 
 sub graceful {
