@@ -18,6 +18,7 @@
  * initialised before fork() is shared state no child can trust. */
 static void pw_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    pw_guard_child_early(s);
     pw_app_child_init(pchild);
     pw_interp_child_init(pchild, s);
     pw_guard_child_init(pchild, s);

@@ -388,14 +388,71 @@ static int child_drained(void)
  * stays as it was for the other children) and interrupt the read.
  *
  * Which descriptor: the pipe of death is a blocking pipe whose two ends
- * this process both holds (inherited from the parent).  (/proc would name
- * the descriptor the main thread reads, but a child that dropped root is not
- * dumpable and may not read its own /proc/self/task/N/syscall.)  Each such
- * candidate is tried in turn and kept only if the main thread took the
+ * this process both holds (inherited from the parent).  The candidates are
+ * noted when the child starts, before Python and any app code run
+ * (pw_guard_child_early), so an app's own pipe is never one.  (/proc would
+ * name the descriptor the main thread reads, but a child that dropped root
+ * is not dumpable and may not read its own /proc/self/task/N/syscall.)
+ * Each candidate is tried in turn and kept only if the main thread took the
  * character within 200 ms; otherwise the original is put back.  Returns the
  * descriptor, or -1 when no candidate was taken.
  */
-#define POD_MAX_FDS 4096
+#define POD_MAX_FDS        4096
+#define POD_MAX_CANDIDATES 8
+
+/* Blocking pipe read ends whose write end this child also holds, as found
+ * before Python started: the app cannot have made them (an app's own pipe,
+ * read by one of its threads, must never get the character). */
+static struct {
+    int fd;
+    dev_t dev;
+    ino_t ino;
+} pod_cand[POD_MAX_CANDIDATES];
+static int pod_ncand;
+
+static void pod_candidates_note(void)
+{
+    struct {
+        int fd;
+        dev_t dev;
+        ino_t ino;
+        int mode;
+    } pipes[64];
+    int n = 0, fd, i, j;
+
+    for (fd = 0;
+         fd < POD_MAX_FDS && n < (int)(sizeof(pipes) / sizeof(pipes[0]));
+         fd++) {
+        struct stat st;
+        int fl;
+        if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)
+            || (fl = fcntl(fd, F_GETFL)) < 0) {
+            continue;
+        }
+        pipes[n].fd = fd;
+        pipes[n].dev = st.st_dev;
+        pipes[n].ino = st.st_ino;
+        pipes[n].mode = fl;
+        n++;
+    }
+    for (i = 0; i < n && pod_ncand < POD_MAX_CANDIDATES; i++) {
+        if ((pipes[i].mode & O_ACCMODE) != O_RDONLY
+            || (pipes[i].mode & O_NONBLOCK)) {
+            continue;
+        }
+        for (j = 0; j < n; j++) {
+            if ((pipes[j].mode & O_ACCMODE) == O_WRONLY
+                && pipes[j].ino == pipes[i].ino
+                && pipes[j].dev == pipes[i].dev) {
+                pod_cand[pod_ncand].fd = pipes[i].fd;
+                pod_cand[pod_ncand].dev = pipes[i].dev;
+                pod_cand[pod_ncand].ino = pipes[i].ino;
+                pod_ncand++;
+                break;
+            }
+        }
+    }
+}
 
 static int pod_try(int fd, pid_t pid)
 {
@@ -435,58 +492,49 @@ static int pod_try(int fd, pid_t pid)
 static int graceful_via_pod(void)
 {
     const char *mpm = ap_show_mpm();
-    struct {
-        int fd;
-        dev_t dev;
-        ino_t ino;
-        int mode;
-    } pipes[64];
-    int n = 0, fd, i, j;
     pid_t pid = getpid(); /* the main thread's tid */
+    int i;
 
     /* Only where the main thread is known to take SIGTERM this way. */
     if (strcmp(mpm, "event") != 0 && strcmp(mpm, "worker") != 0) {
         return -1;
     }
-    for (fd = 0;
-         fd < POD_MAX_FDS && n < (int)(sizeof(pipes) / sizeof(pipes[0]));
-         fd++) {
+    for (i = 0; i < pod_ncand; i++) {
         struct stat st;
-        int fl;
-        if (fstat(fd, &st) != 0 || !S_ISFIFO(st.st_mode)
-            || (fl = fcntl(fd, F_GETFL)) < 0) {
+        int fl, fd = pod_cand[i].fd;
+        /* Still the same pipe, still a blocking read end? */
+        if (fstat(fd, &st) != 0 || st.st_dev != pod_cand[i].dev
+            || st.st_ino != pod_cand[i].ino || (fl = fcntl(fd, F_GETFL)) < 0
+            || (fl & O_ACCMODE) != O_RDONLY || (fl & O_NONBLOCK)) {
             continue;
         }
-        pipes[n].fd = fd;
-        pipes[n].dev = st.st_dev;
-        pipes[n].ino = st.st_ino;
-        pipes[n].mode = fl;
-        n++;
-    }
-    for (i = 0; i < n; i++) {
-        if ((pipes[i].mode & O_ACCMODE) != O_RDONLY
-            || (pipes[i].mode & O_NONBLOCK)) {
-            continue;
-        }
-        for (j = 0; j < n; j++) {
-            if ((pipes[j].mode & O_ACCMODE) == O_WRONLY
-                && pipes[j].ino == pipes[i].ino
-                && pipes[j].dev == pipes[i].dev) {
-                break;
-            }
-        }
-        if (j < n && pod_try(pipes[i].fd, pid)) {
-            return pipes[i].fd;
+        if (pod_try(fd, pid)) {
+            return fd;
         }
     }
     return -1;
 }
 #else
+static void pod_candidates_note(void)
+{
+}
+
 static int graceful_via_pod(void)
 {
     return -1;
 }
 #endif
+
+void pw_guard_child_early(server_rec *s)
+{
+    int mt = AP_MPMQ_NOT_SUPPORTED;
+
+    ap_mpm_query(AP_MPMQ_IS_THREADED, &mt);
+    if (mt != AP_MPMQ_NOT_SUPPORTED
+        && (pw_config_max_requests(s) > 0 || pw_config_max_memory(s) > 0)) {
+        pod_candidates_note();
+    }
+}
 
 /*
  * PyWSGIMaxMemory under worker/event.  Responses already say "Connection:

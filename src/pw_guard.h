@@ -7,6 +7,10 @@
 
 #include "pw_common.h"
 
+/* child_init, first thing, before Python starts: notes what recycling under
+ * worker/event needs to know of the process as Apache made it. */
+void pw_guard_child_early(server_rec *s);
+
 /* child_init, after Python started: the watchdog thread, when a
  * PyWSGIRequestTimeout is set anywhere.  No GIL. */
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s);
