@@ -546,6 +546,16 @@ void pw_guard_child_early(server_rec *s)
  * graceful path, but the parent takes that for a resource shortage and,
  * with one child, shuts the whole server down.)
  */
+/* Is the MPM already taking this child down (a restart, the parent trimming
+ * spare processes, the connection budget)?  Then there is nothing to do. */
+static int mpm_stopping(void)
+{
+    int state = AP_MPMQ_RUNNING;
+
+    ap_mpm_query(AP_MPMQ_MPM_STATE, &state);
+    return state == AP_MPMQ_STOPPING;
+}
+
 static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 {
     /* data: NULL for PyWSGIMaxRequests, non-NULL for PyWSGIMaxMemory */
@@ -559,6 +569,9 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
     while (calm < 5 && apr_time_now() - start < drain) {
         apr_sleep(apr_time_from_msec(20));
         calm = child_drained() ? calm + 1 : 0;
+    }
+    if (mpm_stopping()) {
+        return NULL;
     }
     fd = graceful_via_pod();
     if (fd >= 0) {
@@ -576,6 +589,9 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
     for (;;) {
         apr_sleep(apr_time_from_msec(20));
         waited += 20;
+        if (mpm_stopping()) {
+            return NULL;
+        }
         if (child_idle() && child_idle()) {
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
                          "PW0411: pid %" APR_PID_T_FMT " holds no connection "
