@@ -89,6 +89,15 @@ static __thread char crash_what[256];
 static struct sigaction crash_prev[NSIG];
 static const int crash_signals[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
 static volatile apr_uint32_t recycling;
+/* worker/event recycling: what it was for, since when, and the descriptor
+ * that now holds our private pipe (-1: none) -- so that PW0412 is said even
+ * when the child finishes its graceful exit before the recycling thread
+ * sees the character taken (recycle_exit_note). */
+static const char *recycle_why;
+static apr_time_t recycle_start;
+static volatile int pod_swapped_fd = -1;
+static volatile apr_uint32_t pw0412_said;
+static apr_status_t recycle_exit_note(void *data);
 static int threaded, threads_per_child = 1, max_requests;
 static server_rec *main_server;
 
@@ -238,6 +247,10 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
         /* This child's connection budget: worker/event read it right after
          * child_init, prefork counts against it only while it is set. */
         ap_max_requests_per_child = max_requests;
+    }
+    if (threaded && (max_requests > 0 || pw_config_max_memory(s) > 0)) {
+        apr_pool_cleanup_register(pchild, NULL, recycle_exit_note,
+                                  apr_pool_cleanup_null);
     }
     for (v = s; v; v = v->next) {
         if (pw_config_request_timeout(v) > 0) {
@@ -473,6 +486,7 @@ static int pod_try(int fd, pid_t pid)
         return 0;
     }
     close(p[0]);
+    pod_swapped_fd = fd;
     syscall(SYS_tgkill, pid, pid, SIGTERM); /* ends the blocked read() */
     for (waited = 0; waited < 200; waited += 2) {
         apr_sleep(apr_time_from_msec(2));
@@ -483,6 +497,7 @@ static int pod_try(int fd, pid_t pid)
             return 1;
         }
     }
+    pod_swapped_fd = -1;
     dup3(saved, fd, O_CLOEXEC); /* not the pipe of death: put it back */
     close(saved);
     close(p[1]);
@@ -546,6 +561,32 @@ void pw_guard_child_early(server_rec *s)
  * graceful path, but the parent takes that for a resource shortage and,
  * with one child, shuts the whole server down.)
  */
+static void say_pw0412(void)
+{
+    if (apr_atomic_cas32(&pw0412_said, 1, 0) == 0) {
+        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
+                     "PW0412: pid %" APR_PID_T_FMT " leaves through the "
+                     "MPM's graceful exit (%s; in-flight requests finish, "
+                     "asked %d ms after recycling began)",
+                     getpid(), recycle_why,
+                     (int)apr_time_as_msec(apr_time_now() - recycle_start));
+    }
+}
+
+/* Child exit, in the MPM's main thread: did it leave because it took our
+ * character?  (It can get there before the recycling thread looks.) */
+static apr_status_t recycle_exit_note(void *data)
+{
+#if defined(__linux__)
+    int fd = pod_swapped_fd, left = 1;
+
+    if (fd >= 0 && ioctl(fd, FIONREAD, &left) == 0 && left == 0) {
+        say_pw0412();
+    }
+#endif
+    return APR_SUCCESS;
+}
+
 /* Is the MPM already taking this child down (a restart, the parent trimming
  * spare processes, the connection budget)?  Then there is nothing to do. */
 static int mpm_stopping(void)
@@ -559,10 +600,12 @@ static int mpm_stopping(void)
 static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 {
     /* data: NULL for PyWSGIMaxRequests, non-NULL for PyWSGIMaxMemory */
-    const char *why = data ? "PyWSGIMaxMemory" : "PyWSGIMaxRequests";
     apr_interval_time_t drain = main_server->keep_alive_timeout;
     apr_time_t start = apr_time_now();
-    int fd, calm = 0, waited = 0;
+    int calm = 0, waited = 0;
+
+    recycle_why = data ? "PyWSGIMaxMemory" : "PyWSGIMaxRequests";
+    recycle_start = start;
 
     /* Responses that began before recycling may still leave a connection
      * in keep-alive: look for a few quiet checks in a row. */
@@ -573,14 +616,8 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
     if (mpm_stopping()) {
         return NULL;
     }
-    fd = graceful_via_pod();
-    if (fd >= 0) {
-        ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, main_server,
-                     "PW0412: pid %" APR_PID_T_FMT " leaves through the "
-                     "MPM's graceful exit (%s; in-flight requests finish, "
-                     "after %d ms for keep-alive connections to drain)",
-                     getpid(), why,
-                     (int)apr_time_as_msec(apr_time_now() - start));
+    if (graceful_via_pod() >= 0) {
+        say_pw0412();
         return NULL;
     }
     if (data == NULL) {
