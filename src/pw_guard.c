@@ -551,16 +551,6 @@ void pw_guard_child_early(server_rec *s)
     }
 }
 
-/*
- * PyWSGIMaxMemory under worker/event.  Responses already say "Connection:
- * close"; let the keep-alive connections drain (the MPM's graceful exit
- * would close idle ones, racing a client that is just reusing one), then
- * leave through the MPM's graceful path.  Fallback: wait until the child
- * is idle (no request in flight, no connection held, by the scoreboard) and
- * exit.  (Making the listener fail its next accept() would also reach the
- * graceful path, but the parent takes that for a resource shortage and,
- * with one child, shuts the whole server down.)
- */
 static void say_pw0412(void)
 {
     if (apr_atomic_cas32(&pw0412_said, 1, 0) == 0) {
@@ -597,14 +587,23 @@ static int mpm_stopping(void)
     return state == AP_MPMQ_STOPPING;
 }
 
+/*
+ * Recycling under worker/event.  Responses already say "Connection:
+ * close"; let the keep-alive connections drain (the MPM's graceful exit
+ * would close idle ones, racing a client that is just reusing one), then
+ * leave through the MPM's graceful path.  Fallback: wait until the child
+ * is idle (no request in flight, no connection held, by the scoreboard) and
+ * exit.  (Making the listener fail its next accept() would also reach the
+ * graceful path, but the parent takes that for a resource shortage and,
+ * with one child, shuts the whole server down.)
+ */
 static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 {
-    /* data: NULL for PyWSGIMaxRequests, non-NULL for PyWSGIMaxMemory */
     apr_interval_time_t drain = main_server->keep_alive_timeout;
     apr_time_t start = apr_time_now();
     int calm = 0, waited = 0;
 
-    recycle_why = data ? "PyWSGIMaxMemory" : "PyWSGIMaxRequests";
+    recycle_why = data; /* the directive that asked for it */
     recycle_start = start;
 
     /* Responses that began before recycling may still leave a connection
@@ -620,7 +619,7 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
         say_pw0412();
         return NULL;
     }
-    if (data == NULL) {
+    if (strcmp(recycle_why, "PyWSGIMaxMemory") != 0) {
         return NULL; /* the MPM's connection budget will see to it */
     }
     for (;;) {
@@ -680,7 +679,7 @@ void pw_guard_after(request_rec *r)
                 apr_threadattr_create(&attr, r->server->process->pool);
                 apr_threadattr_detach_set(attr, 1);
                 apr_thread_create(&thd, attr, recycle_threaded,
-                                  rss ? &max_memory : NULL,
+                                  rss ? "PyWSGIMaxMemory" : "PyWSGIMaxRequests",
                                   r->server->process->pool);
             }
         }
