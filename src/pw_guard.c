@@ -606,9 +606,13 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
     recycle_why = data; /* the directive that asked for it */
     recycle_start = start;
 
-    /* Responses that began before recycling may still leave a connection
-     * in keep-alive: look for a few quiet checks in a row. */
-    while (calm < 5 && apr_time_now() - start < drain) {
+    /* Event's graceful exit closes idle keep-alive connections at once:
+     * responses that began before recycling may still leave one, so look
+     * for a few quiet checks in a row first.  (Worker keeps no such count
+     * and lets a thread finish the connection it holds: nothing to wait
+     * for, and every request more would be one past the limit.) */
+    while (strcmp(ap_show_mpm(), "event") == 0 && calm < 5
+           && apr_time_now() - start < drain) {
         apr_sleep(apr_time_from_msec(20));
         calm = child_drained() ? calm + 1 : 0;
     }
