@@ -601,18 +601,22 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 {
     apr_interval_time_t drain = main_server->keep_alive_timeout;
     apr_time_t start = apr_time_now();
-    int calm = 0, waited = 0;
+    int calm = 0, waited = 0, for_memory, wait;
 
     recycle_why = data; /* the directive that asked for it */
     recycle_start = start;
+    for_memory = strcmp(recycle_why, "PyWSGIMaxMemory") == 0;
 
-    /* Event's graceful exit closes idle keep-alive connections at once:
-     * responses that began before recycling may still leave one, so look
-     * for a few quiet checks in a row first.  (Worker keeps no such count
-     * and lets a thread finish the connection it holds: nothing to wait
-     * for, and every request more would be one past the limit.) */
-    while (strcmp(ap_show_mpm(), "event") == 0 && calm < 5
-           && apr_time_now() - start < drain) {
+    /* Responses that began before recycling may leave a connection in
+     * keep-alive, which the MPM's graceful exit would close under a client
+     * that is just reusing it: give those responses a moment (five quiet
+     * checks in a row; event also counts its keep-alive connections).
+     * Except for PyWSGIMaxRequests under worker, where each request more
+     * is one past the limit and a worker thread finishes the connection it
+     * holds anyway. */
+    wait = for_memory || strcmp(ap_show_mpm(), "event") == 0;
+
+    while (wait && calm < 5 && apr_time_now() - start < drain) {
         apr_sleep(apr_time_from_msec(20));
         calm = child_drained() ? calm + 1 : 0;
     }
@@ -623,7 +627,7 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
         say_pw0412();
         return NULL;
     }
-    if (strcmp(recycle_why, "PyWSGIMaxMemory") != 0) {
+    if (!for_memory) {
         return NULL; /* the MPM's connection budget will see to it */
     }
     for (;;) {
