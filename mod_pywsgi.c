@@ -6,12 +6,12 @@
  * draws the way a request takes through them.
  */
 #include "pw_common.h"
-#include "pw_app.h"
 #include "pw_config.h"
-#include "pw_handler.h"
 #include "pw_guard.h"
-#include "pw_interp.h"
-#include "ap_mpm.h"
+#include "pw_handler.h"
+#include "pw_metrics.h"
+#include "pw_python.h"
+#include "pw_status.h"
 
 /* Python starts here, in each child, never in the parent: the parent runs
  * as root, re-reads its configuration on every restart, and a Python
@@ -19,14 +19,13 @@
 static void pw_child_init(apr_pool_t *pchild, server_rec *s)
 {
     pw_guard_child_early(s);
-    pw_app_child_init(pchild);
-    pw_interp_child_init(pchild, s);
+    pw_python_child_init(pchild, s);
     pw_guard_child_init(pchild, s);
 }
 
 static int pw_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    pw_interp_pre_config();
+    pw_config_pre_config(pconf);
     return OK;
 }
 
@@ -58,6 +57,8 @@ static void pw_register_hooks(apr_pool_t *p)
     ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
+    pw_metrics_register_hooks(p);
+    pw_status_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(pywsgi) = { STANDARD20_MODULE_STUFF, pw_config_dir_create,

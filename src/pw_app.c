@@ -1,176 +1,65 @@
 /*
- * pw_app.c: what an application target is, and loading it in a child.
+ * pw_app.c: loading an application target in a child.
  *
- * Here: parsing TARGET at config time (no Python), and loading the callable
- * on first use in each child.  Locking: pw_app_declare() runs in the parent
- * without Python; pw_app_callable() needs the GIL, and serialises first
- * loads with a mutex it waits for with the GIL released (an import may
- * release the GIL, so two threads must not both load the same app).
+ * Here: the callable of each configured target (pw_config.c parsed it),
+ * loaded on first use (or preloaded) in each interpreter, and re-imported
+ * for PyWSGIReload.  Locking: pw_app_callable() needs the GIL, and
+ * serialises first loads with a mutex it waits for with the GIL released
+ * (an import may release the GIL, so two threads must not both load the
+ * same app).
  */
 #include "pw_app.h"
 #include "pw_log.h"
-#include "apr_hash.h"
-#include "apr_lib.h"
 #include "apr_thread_mutex.h"
-#include "util_md5.h"
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
 
-static int is_dotted_name(const char *s, apr_size_t len);
-static PyObject *load_script(pw_app_t *app);
-static PyObject *load_module(pw_app_t *app, int reload);
-static PyObject *resolve_callable(pw_app_t *app, PyObject *module);
+static PyObject *load_script(const pw_target_t *app);
+static PyObject *load_module(const pw_target_t *app, int reload);
+static PyObject *resolve_callable(const pw_target_t *app, PyObject *module);
 static int add_path(const char *dir, apr_size_t len);
 static apr_time_t file_mtime(const char *path);
+
+/* This child's state of a target, per interpreter; touched with that
+ * interpreter's GIL held. */
+typedef struct {
+    PyObject *obj[PW_MAX_INTERPS];    /* the WSGI callable, once loaded */
+    apr_time_t mtime[PW_MAX_INTERPS]; /* of the file, for PyWSGIReload */
+    const char *file[PW_MAX_INTERPS]; /* the module's file; malloc'ed */
+} app_state_t;
+
+static app_state_t *states; /* by target id */
 
 /* First loads are rare; one lock for all apps of the child is enough. */
 static apr_thread_mutex_t *load_lock;
 
-#define PW_APP_REGISTRY "pywsgi.apps"
-
-/* identifier ("." identifier)*, ASCII only: what gunicorn accepts too. */
-static int is_dotted_name(const char *s, apr_size_t len)
-{
-    apr_size_t i;
-    int start = 1;
-
-    if (len == 0) {
-        return 0;
-    }
-    for (i = 0; i < len; i++) {
-        char c = s[i];
-        if (c == '.') {
-            if (start) {
-                return 0;
-            }
-            start = 1;
-            continue;
-        }
-        if (!(apr_isalpha(c) || c == '_' || (!start && apr_isdigit(c)))) {
-            return 0;
-        }
-        start = 0;
-    }
-    return !start;
-}
-
-pw_app_t *pw_app_declare(apr_pool_t *pconf, const char *target,
-                         const char *callable, const char *python_path,
-                         const char **err)
-{
-    apr_hash_t *registry = NULL;
-    pw_app_t app = { 0 }, *found;
-    const char *colon, *slash, *key;
-    apr_size_t len = strlen(target);
-
-    slash = strrchr(target, '/');
-    colon = strrchr(slash ? slash : target, ':');
-    app.target = apr_pstrdup(pconf, target);
-
-    if (slash || (len > 3 && strcmp(target + len - 3, ".py") == 0)) {
-        app.kind = PW_TARGET_SCRIPT;
-        /* "/srv/app.py:app" is accepted as gunicorn users would expect. */
-        if (colon) {
-            if (callable) {
-                *err = "give the callable either after ':' or as "
-                       "callable=NAME, not both";
-                return NULL;
-            }
-            callable = colon + 1;
-            app.path = ap_server_root_relative(
-                pconf, apr_pstrmemdup(pconf, target, colon - target));
-        }
-        else {
-            app.path = ap_server_root_relative(pconf, target);
-        }
-    }
-    else {
-        app.kind = PW_TARGET_MODULE;
-        if (colon) {
-            if (callable) {
-                *err = "give the callable either after ':' or as "
-                       "callable=NAME, not both";
-                return NULL;
-            }
-            callable = colon + 1;
-            app.path = apr_pstrmemdup(pconf, target, colon - target);
-        }
-        else {
-            app.path = app.target;
-        }
-        if (!is_dotted_name(app.path, strlen(app.path))) {
-            *err = apr_psprintf(pconf,
-                                "'%s' is neither a script file (a path"
-                                " or a name ending in .py) nor "
-                                "package.module:callable",
-                                target);
-            return NULL;
-        }
-    }
-    if (callable == NULL) {
-        callable = "application"; /* PEP 3333's customary name */
-    }
-    len = strlen(callable);
-    if (len > 2 && strcmp(callable + len - 2, "()") == 0) {
-        app.call_factory = 1;
-        len -= 2;
-    }
-    if (!is_dotted_name(callable, len)) {
-        *err = apr_psprintf(pconf,
-                            "callable '%s' is not a Python name (nor "
-                            "name() for a factory)",
-                            callable);
-        return NULL;
-    }
-    app.callable = apr_pstrmemdup(pconf, callable, len);
-
-    /* The same app mounted twice (two vhosts, two prefixes) loads once. */
-    apr_pool_userdata_get((void **)&registry, PW_APP_REGISTRY, pconf);
-    if (registry == NULL) {
-        registry = apr_hash_make(pconf);
-        apr_pool_userdata_set(registry, PW_APP_REGISTRY, apr_pool_cleanup_null,
-                              pconf);
-    }
-    app.python_path = python_path ? apr_pstrdup(pconf, python_path) : NULL;
-    key =
-        apr_psprintf(pconf, "%d|%s|%s|%d|%s", app.kind, app.path, app.callable,
-                     app.call_factory, python_path ? python_path : "");
-    found = apr_hash_get(registry, key, APR_HASH_KEY_STRING);
-    if (found) {
-        return found;
-    }
-    if (app.kind == PW_TARGET_SCRIPT) {
-        app.module_name =
-            apr_pstrcat(pconf, "_pywsgi_",
-                        ap_md5(pconf, (const unsigned char *)app.path), NULL);
-    }
-    found = apr_pmemdup(pconf, &app, sizeof(app));
-    apr_hash_set(registry, key, APR_HASH_KEY_STRING, found);
-    return found;
-}
-
 void pw_app_child_init(apr_pool_t *pchild)
 {
+    int n = pw_config_target_count();
+
+    states = apr_pcalloc(pchild, (n > 0 ? n : 1) * sizeof(*states));
     apr_thread_mutex_create(&load_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
 }
 
 /* GIL held.  Whether the app's file changed since it was loaded. */
-static int changed(pw_app_t *app, int interp)
+static int changed(const app_state_t *st, int interp)
 {
-    const char *file = app->file[interp];
+    const char *file = st->file[interp];
 
-    return file && file_mtime(file) != app->mtime[interp];
+    return file && file_mtime(file) != st->mtime[interp];
 }
 
 /* GIL held, load lock held.  Load (or reload) the app into interp. */
-static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
+static void load(const pw_target_t *app, int interp, request_rec *r,
+                 server_rec *s)
 {
+    app_state_t *st = &states[app->id];
     PyObject *module, *obj, *file;
     const char *p, *colon;
-    int again = app->obj[interp] != NULL;
+    int again = st->obj[interp] != NULL;
 
     for (p = app->python_path; p && *p; p = colon ? colon + 1 : "") {
         colon = strchr(p, ':');
@@ -182,7 +71,7 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
                                            : load_module(app, again);
     obj = module ? resolve_callable(app, module) : NULL;
     if (obj == NULL) {
-        const char *name = pw_interp_name(interp);
+        const char *name = pw_config_interp_name(interp);
         pw_log_exception(r, s,
                          "PW0201: %s: application '%s' failed to "
                          "load in interpreter '%s':",
@@ -204,32 +93,33 @@ static void load(pw_app_t *app, int interp, request_rec *r, server_rec *s)
     if (file && PyUnicode_Check(file)) {
         const char *f = PyUnicode_AsUTF8(file);
         if (f
-            && (app->file[interp] == NULL
-                || strcmp(f, app->file[interp]) != 0)) {
-            free((void *)app->file[interp]);
-            app->file[interp] = strdup(f);
+            && (st->file[interp] == NULL
+                || strcmp(f, st->file[interp]) != 0)) {
+            free((void *)st->file[interp]);
+            st->file[interp] = strdup(f);
         }
     }
     PyErr_Clear();
     Py_XDECREF(file);
     Py_DECREF(module);
-    app->mtime[interp] = app->file[interp] ? file_mtime(app->file[interp]) : 0;
+    st->mtime[interp] = st->file[interp] ? file_mtime(st->file[interp]) : 0;
     if (again) {
         ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, r ? r->server : s,
                      "PW0203: application '%s' reloaded in pid %" APR_PID_T_FMT
                      " (its file changed)",
                      app->target, getpid());
     }
-    Py_XSETREF(app->obj[interp], obj); /* owned for the child's life */
+    Py_XSETREF(st->obj[interp], obj); /* owned for the child's life */
     pw_log_logging_hook();
 }
 
-PyObject *pw_app_callable(pw_app_t *app, int interp, int reload, request_rec *r,
-                          server_rec *s)
+PyObject *pw_app_callable(const pw_target_t *app, int interp, int reload,
+                          request_rec *r, server_rec *s)
 {
-    PyObject *obj = app->obj[interp];
+    app_state_t *st = &states[app->id];
+    PyObject *obj = st->obj[interp];
 
-    if (obj && !(reload && changed(app, interp))) {
+    if (obj && !(reload && changed(st, interp))) {
         /* The hot path: loaded once per child.  A new reference, because a
          * reload in another thread may replace it while this one runs. */
         return Py_NewRef(obj);
@@ -239,10 +129,10 @@ PyObject *pw_app_callable(pw_app_t *app, int interp, int reload, request_rec *r,
         apr_thread_mutex_lock(load_lock);
     Py_END_ALLOW_THREADS
 
-    if (app->obj[interp] == NULL || (reload && changed(app, interp))) {
+    if (st->obj[interp] == NULL || (reload && changed(st, interp))) {
         load(app, interp, r, s);
     }
-    obj = app->obj[interp];
+    obj = st->obj[interp];
     Py_XINCREF(obj);
     apr_thread_mutex_unlock(load_lock);
     return obj;
@@ -301,7 +191,7 @@ static int add_script_dir(const char *path)
  * ...); its two functions come from importlib's always-loaded bootstrap
  * modules instead, where they have lived since Python 3.4.
  */
-static PyObject *load_script(pw_app_t *app)
+static PyObject *load_script(const pw_target_t *app)
 {
     PyObject *external = NULL, *bootstrap = NULL, *loader = NULL;
     PyObject *spec = NULL;
@@ -363,7 +253,7 @@ done:
     return module;
 }
 
-static PyObject *load_module(pw_app_t *app, int reload)
+static PyObject *load_module(const pw_target_t *app, int reload)
 {
     PyObject *module = PyImport_ImportModule(app->path);
 
@@ -374,7 +264,7 @@ static PyObject *load_module(pw_app_t *app, int reload)
 }
 
 /* module.a.b, then a call for "factory()"; checks the result is callable. */
-static PyObject *resolve_callable(pw_app_t *app, PyObject *module)
+static PyObject *resolve_callable(const pw_target_t *app, PyObject *module)
 {
     PyObject *obj = Py_NewRef(module), *next;
     const char *name = app->callable, *dot;

@@ -23,4 +23,8 @@ extern module AP_MODULE_DECLARE_DATA pywsgi_module;
 /* The handler name our requests carry (r->handler). */
 #define PW_HANDLER "pywsgi-script"
 
+/* Interpreters a child can hold: "main" (index 0) and up to 15 named
+ * sub-interpreters (PyWSGIInterpreter NAME). */
+#define PW_MAX_INTERPS 16
+
 #endif /* PW_COMMON_H */

@@ -2,9 +2,12 @@
  * pw_config.c: directives, defaults, merging and getters.
  *
  * Here: the command table, per-server and per-directory config records, the
- * route lookup.  Not here: anything that touches Python (the routes carry a
- * pw_app_t that pw_app.c loads).  Runs in the parent while reading the
- * config, and read-only in the children; no locks, no GIL.
+ * route lookup, and the declarations the directives make, kept as data:
+ * the interpreter names (index 0 is "main") and the application targets
+ * (parsed, one pw_target_t per distinct target).  Not here: anything that
+ * touches Python — pw_app.c loads the targets, pw_python.c starts the
+ * interpreters.  Runs in the parent while reading the config, and
+ * read-only in the children; no locks, no GIL.
  *
  * Inheritance: a virtual host sees its own PyWSGIScriptAlias lines first and
  * then the main server's (as mod_alias does); the longest URL-PATH wins.
@@ -13,9 +16,10 @@
  */
 #include "pw_config.h"
 #include "pw_http.h"
-#include "pw_interp.h"
 #include "apr_file_info.h"
+#include "apr_hash.h"
 #include "apr_lib.h"
+#include "util_md5.h"
 
 APLOG_USE_MODULE(pywsgi);
 
@@ -73,6 +77,18 @@ static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static void routes_sort(apr_array_header_t *routes);
+static int interp_declare(apr_pool_t *p, const char *name, const char **err);
+static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
+                                         const char *callable,
+                                         const char *python_path,
+                                         const char **err);
+
+/* What the directives declared, for this reading of the configuration
+ * (reset in pre_config; the children inherit it). */
+static const char *interp_names[PW_MAX_INTERPS] = { "main" };
+static int interp_count = 1;
+static apr_array_header_t *targets; /* const pw_target_t *, by id */
+static apr_hash_t *target_index;    /* key of a target -> pw_target_t */
 
 const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV(
@@ -208,7 +224,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     char *url;
     apr_size_t len;
     pw_route_t *route;
-    pw_app_t *app;
+    const pw_target_t *app;
     int i, interp = -1;
 
     if (argc < 2) {
@@ -228,7 +244,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
             callable = argv[i] + 9;
         }
         else if (strncmp(argv[i], "interpreter=", 12) == 0) {
-            interp = pw_interp_declare(argv[i] + 12, &err);
+            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
             if (interp < 0) {
                 return apr_psprintf(cmd->pool, "%s: %s", name, err);
             }
@@ -245,7 +261,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
         }
     }
 
-    app = pw_app_declare(cmd->pool, argv[1], callable, python_path, &err);
+    app = target_declare(cmd->pool, argv[1], callable, python_path, &err);
     if (app == NULL) {
         return apr_psprintf(cmd->pool, "%s: %s", name, err);
     }
@@ -270,7 +286,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route = apr_array_push(conf->routes);
     route->url = url;
     route->url_len = len;
-    route->app = app;
+    route->target = app;
     route->interp = interp;
     routes_sort(conf->routes);
     return NULL;
@@ -394,7 +410,7 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
 static const char *cmd_interpreter(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err = NULL;
-    int interp = pw_interp_declare(arg, &err);
+    int interp = interp_declare(cmd->pool, arg, &err);
 
     if (interp < 0) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
@@ -411,7 +427,7 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
     const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
     const char *callable = NULL;
     pw_preload_t *pre;
-    pw_app_t *app;
+    const pw_target_t *app;
     int i, interp = 0;
 
     if (err) {
@@ -428,7 +444,7 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
             callable = argv[i] + 9;
         }
         else if (strncmp(argv[i], "interpreter=", 12) == 0) {
-            interp = pw_interp_declare(argv[i] + 12, &err);
+            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
             if (interp < 0) {
                 return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
             }
@@ -440,12 +456,12 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
                                 cmd->cmd->name, argv[i]);
         }
     }
-    app = pw_app_declare(cmd->pool, argv[0], callable, NULL, &err);
+    app = target_declare(cmd->pool, argv[0], callable, NULL, &err);
     if (app == NULL) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
     }
     pre = apr_array_push(conf->preloads);
-    pre->app = app;
+    pre->target = app;
     pre->interp = interp;
     return NULL;
 }
@@ -569,14 +585,6 @@ int pw_config_metrics(server_rec *s)
     return conf->metrics == PW_UNSET ? PW_DEFAULT_METRICS : conf->metrics;
 }
 
-apr_interval_time_t pw_config_slow_request(server_rec *s)
-{
-    pw_server_conf_t *conf =
-        ap_get_module_config(s->module_config, &pywsgi_module);
-    return conf->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
-                                          : conf->slow_request;
-}
-
 const apr_array_header_t *pw_config_preloads(server_rec *s)
 {
     pw_server_conf_t *conf =
@@ -605,28 +613,193 @@ apr_interval_time_t pw_config_request_timeout(server_rec *s)
     return conf->request_timeout == PW_UNSET ? 0 : conf->request_timeout;
 }
 
-int pw_config_reload(request_rec *r)
+void pw_config_request(request_rec *r, const pw_route_t *route,
+                       pw_request_conf_t *out)
 {
-    pw_dir_conf_t *conf =
-        ap_get_module_config(r->per_dir_config, &pywsgi_module);
-    return conf->reload == PW_UNSET ? PW_DEFAULT_RELOAD : conf->reload;
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    pw_server_conf_t *sc =
+        ap_get_module_config(r->server->module_config, &pywsgi_module);
+
+    /* The alias's interpreter=, else PyWSGIInterpreter, else main. */
+    out->interp = route->interp >= 0       ? route->interp
+                  : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
+                                          : d->interp;
+    out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
+    out->pass_authorization = d->pass_authorization == PW_UNSET
+                                  ? PW_DEFAULT_PASS_AUTHORIZATION
+                                  : d->pass_authorization;
+    out->request_timeout =
+        sc->request_timeout == PW_UNSET ? 0 : sc->request_timeout;
+    out->slow_request = sc->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
+                                                     : sc->slow_request;
 }
 
-int pw_config_interp(request_rec *r, const pw_route_t *route)
-{
-    pw_dir_conf_t *conf;
+/* ---- declarations: interpreter names and targets ------------------------ */
 
-    if (route->interp >= 0) {
-        return route->interp;
+void pw_config_pre_config(apr_pool_t *pconf)
+{
+    interp_count = 1;
+    targets = apr_array_make(pconf, 4, sizeof(const pw_target_t *));
+    target_index = apr_hash_make(pconf);
+}
+
+int pw_config_interp_count(void)
+{
+    return interp_count;
+}
+
+const char *pw_config_interp_name(int interp)
+{
+    return interp >= 0 && interp < interp_count ? interp_names[interp] : "?";
+}
+
+int pw_config_target_count(void)
+{
+    return targets ? targets->nelts : 0;
+}
+
+const pw_target_t *pw_config_target(int id)
+{
+    return APR_ARRAY_IDX(targets, id, const pw_target_t *);
+}
+
+/* The index of interpreter name ("main" is 0), declaring it if new.  -1
+ * and *err when the name is bad or there are too many. */
+static int interp_declare(apr_pool_t *p, const char *name, const char **err)
+{
+    const char *c;
+    int i;
+
+    if (*name == '\0') {
+        *err = "an interpreter needs a name ('main' or letters, digits, "
+               "'_', '-', '.')";
+        return -1;
     }
-    conf = ap_get_module_config(r->per_dir_config, &pywsgi_module);
-    return conf->interp == PW_UNSET ? PW_DEFAULT_INTERP : conf->interp;
+    for (c = name; *c; c++) {
+        if (!apr_isalnum(*c) && *c != '_' && *c != '-' && *c != '.') {
+            *err = apr_psprintf(p,
+                                "interpreter name '%s' may hold only "
+                                "letters, digits, '_', '-' and '.'",
+                                name);
+            return -1;
+        }
+    }
+    for (i = 0; i < interp_count; i++) {
+        if (strcmp(interp_names[i], name) == 0) {
+            return i;
+        }
+    }
+    if (interp_count == PW_MAX_INTERPS) {
+        *err = apr_psprintf(p, "more than %d interpreters; '%s' is one too many",
+                            PW_MAX_INTERPS - 1, name);
+        return -1;
+    }
+    /* The hook pool lives as long as the configuration does. */
+    interp_names[interp_count] = apr_pstrdup(apr_hook_global_pool, name);
+    return interp_count++;
 }
 
-int pw_config_pass_authorization(request_rec *r)
+/* identifier ("." identifier)*, ASCII only: what gunicorn accepts too. */
+static int is_dotted_name(const char *s, apr_size_t len)
 {
-    pw_dir_conf_t *conf =
-        ap_get_module_config(r->per_dir_config, &pywsgi_module);
-    return conf->pass_authorization == PW_UNSET ? PW_DEFAULT_PASS_AUTHORIZATION
-                                                : conf->pass_authorization;
+    apr_size_t i;
+    int start = 1;
+
+    if (len == 0) {
+        return 0;
+    }
+    for (i = 0; i < len; i++) {
+        char c = s[i];
+        if (c == '.') {
+            if (start) {
+                return 0;
+            }
+            start = 1;
+            continue;
+        }
+        if (!(apr_isalpha(c) || c == '_' || (!start && apr_isdigit(c)))) {
+            return 0;
+        }
+        start = 0;
+    }
+    return !start;
+}
+
+/* Parse TARGET (and an optional callable= value).  The same target named
+ * twice gives the same pw_target_t.  NULL and *err when malformed. */
+static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
+                                         const char *callable,
+                                         const char *python_path,
+                                         const char **err)
+{
+    pw_target_t t = { 0 }, *found;
+    const char *colon, *slash, *key;
+    apr_size_t len = strlen(target);
+
+    slash = strrchr(target, '/');
+    colon = strrchr(slash ? slash : target, ':');
+    t.target = apr_pstrdup(pconf, target);
+
+    if (colon && callable) {
+        *err = "give the callable either after ':' or as callable=NAME, "
+               "not both";
+        return NULL;
+    }
+    if (slash || (len > 3 && strcmp(target + len - 3, ".py") == 0)) {
+        t.kind = PW_TARGET_SCRIPT;
+        /* "/srv/app.py:app" is accepted as gunicorn users would expect. */
+        t.path = ap_server_root_relative(
+            pconf, colon ? apr_pstrmemdup(pconf, target, colon - target)
+                         : target);
+    }
+    else {
+        t.kind = PW_TARGET_MODULE;
+        t.path = colon ? apr_pstrmemdup(pconf, target, colon - target)
+                       : t.target;
+        if (!is_dotted_name(t.path, strlen(t.path))) {
+            *err = apr_psprintf(pconf,
+                                "'%s' is neither a script file (a path"
+                                " or a name ending in .py) nor "
+                                "package.module:callable",
+                                target);
+            return NULL;
+        }
+    }
+    if (colon) {
+        callable = colon + 1;
+    }
+    if (callable == NULL) {
+        callable = "application"; /* PEP 3333's customary name */
+    }
+    len = strlen(callable);
+    if (len > 2 && strcmp(callable + len - 2, "()") == 0) {
+        t.call_factory = 1;
+        len -= 2;
+    }
+    if (!is_dotted_name(callable, len)) {
+        *err = apr_psprintf(pconf,
+                            "callable '%s' is not a Python name (nor "
+                            "name() for a factory)",
+                            callable);
+        return NULL;
+    }
+    t.callable = apr_pstrmemdup(pconf, callable, len);
+    t.python_path = python_path ? apr_pstrdup(pconf, python_path) : NULL;
+
+    key = apr_psprintf(pconf, "%d|%s|%s|%d|%s", t.kind, t.path, t.callable,
+                       t.call_factory, python_path ? python_path : "");
+    found = apr_hash_get(target_index, key, APR_HASH_KEY_STRING);
+    if (found) {
+        return found;
+    }
+    if (t.kind == PW_TARGET_SCRIPT) {
+        t.module_name = apr_pstrcat(
+            pconf, "_pywsgi_", ap_md5(pconf, (const unsigned char *)t.path),
+            NULL);
+    }
+    t.id = targets->nelts;
+    found = apr_pmemdup(pconf, &t, sizeof(t));
+    apr_hash_set(target_index, key, APR_HASH_KEY_STRING, found);
+    *(const pw_target_t **)apr_array_push(targets) = found;
+    return found;
 }

@@ -1,18 +1,37 @@
 /*
  * pw_config.h: the directives, their defaults and the getters the rest of
- * the module asks.  Nothing here calls Python.
+ * the module asks.  Nothing here calls Python or any other file of the
+ * module but pw_http: declarations (apps, interpreters) are recorded as
+ * data, and the layers that own them make objects of them in each child.
  */
 #ifndef PW_CONFIG_H
 #define PW_CONFIG_H
 
 #include "pw_common.h"
-#include "pw_app.h"
+
+typedef enum {
+    PW_TARGET_SCRIPT, /* /srv/app/app.py, callable "application" */
+    PW_TARGET_MODULE  /* package.module:callable, as gunicorn writes it */
+} pw_target_kind_t;
+
+/* A WSGI application as configured.  The same target named twice (two
+ * vhosts, two prefixes) is one pw_target_t, so it loads once per child. */
+typedef struct {
+    int id;             /* 0..pw_config_target_count()-1 */
+    const char *target; /* as written in the config, for log lines */
+    pw_target_kind_t kind;
+    const char *path;        /* script file, or dotted module name */
+    const char *callable;    /* attribute, may be dotted */
+    int call_factory;        /* "create_app()": call it once, no args */
+    const char *module_name; /* sys.modules key of a script file */
+    const char *python_path; /* python-path=, "DIR:DIR", or NULL */
+} pw_target_t;
 
 /* One PyWSGIScriptAlias line. */
 typedef struct {
     const char *url; /* no trailing '/', "" for the root */
     apr_size_t url_len;
-    pw_app_t *app;
+    const pw_target_t *target;
     int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
     /* SCRIPT_NAME as a str per interpreter, made on first use with that
      * interpreter's GIL held (pw_environ.c) and kept for the child's life. */
@@ -21,9 +40,19 @@ typedef struct {
 
 /* One PyWSGIPreload line. */
 typedef struct {
-    pw_app_t *app;
+    const pw_target_t *target;
     int interp;
 } pw_preload_t;
+
+/* What serving one request needs of the configuration, read once by the
+ * handler (pw_config_request). */
+typedef struct {
+    int interp;                          /* index of its interpreter */
+    int reload;                          /* PyWSGIReload */
+    int pass_authorization;              /* PyWSGIPassAuthorization */
+    apr_interval_time_t request_timeout; /* 0: off */
+    apr_interval_time_t slow_request;    /* 0: off */
+} pw_request_conf_t;
 
 extern const command_rec pw_config_cmds[];
 
@@ -32,31 +61,35 @@ void *pw_config_server_merge(apr_pool_t *p, void *base, void *add);
 void *pw_config_dir_create(apr_pool_t *p, char *dir);
 void *pw_config_dir_merge(apr_pool_t *p, void *base, void *add);
 
+/* pre_config: a new reading of the configuration starts (forget the
+ * previous one's interpreter names and targets). */
+void pw_config_pre_config(apr_pool_t *pconf);
+
 /* The route whose URL-PATH is the longest prefix of uri, or NULL. */
 pw_route_t *pw_config_route(server_rec *s, const char *uri);
+
+/* The request's settings, in one go. */
+void pw_config_request(request_rec *r, const pw_route_t *route,
+                       pw_request_conf_t *out);
+
+/* Every declared interpreter: index 0 is "main". */
+int pw_config_interp_count(void);
+const char *pw_config_interp_name(int interp);
+
+/* Every declared target, by id. */
+int pw_config_target_count(void);
+const pw_target_t *pw_config_target(int id);
 
 /* Main-server settings (process wide: one Python per process). */
 const apr_array_header_t *pw_config_python_path(server_rec *s);
 const char *pw_config_venv(server_rec *s);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
 int pw_config_metrics(server_rec *s);
-
-/* Per server (virtual host). 0: off. */
-apr_interval_time_t pw_config_slow_request(server_rec *s);
-
 const apr_array_header_t *pw_config_preloads(server_rec *s);
 int pw_config_max_requests(server_rec *s);     /* 0: off */
 apr_off_t pw_config_max_memory(server_rec *s); /* bytes, 0: off */
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);
-
-/* Per directory. */
-int pw_config_pass_authorization(request_rec *r);
-int pw_config_reload(request_rec *r);
-
-/* The interpreter a request runs in: the alias's interpreter=, else
- * PyWSGIInterpreter, else main (0). */
-int pw_config_interp(request_rec *r, const pw_route_t *route);
 
 #endif /* PW_CONFIG_H */

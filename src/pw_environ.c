@@ -16,9 +16,6 @@
  */
 #include "pw_environ.h"
 #include "pw_http.h"
-#include "pw_log.h"
-#include "pw_response.h"
-#include "pw_interp.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 
@@ -43,7 +40,8 @@ static PyObject *intern(const char *s)
     return PyUnicode_InternFromString(s);
 }
 
-int pw_environ_interp_init(server_rec *s, int interp)
+int pw_environ_interp_init(int interp, PyObject *errors,
+                           PyObject *file_wrapper)
 {
     environ_state_t *st = &states[interp];
     int threaded = 0, daemons = 1;
@@ -100,10 +98,8 @@ int pw_environ_interp_init(server_rec *s, int interp)
                < 0
         || PyDict_SetItemString(template, "wsgi.run_once", Py_False) < 0
         || PyDict_SetItemString(template, "wsgi.input_terminated", Py_True) < 0
-        || PyDict_SetItemString(template, "wsgi.errors", pw_log_errors(interp))
-               < 0
-        || PyDict_SetItemString(template, "wsgi.file_wrapper",
-                                pw_response_file_wrapper())
+        || PyDict_SetItemString(template, "wsgi.errors", errors) < 0
+        || PyDict_SetItemString(template, "wsgi.file_wrapper", file_wrapper)
                < 0
         || PyDict_SetItem(template, st->query_string, st->empty) < 0) {
         return -1;
@@ -150,11 +146,11 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
-static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d)
+static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
+                       int pass_auth)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
-    int pass_auth = -1;
     char name[256];
     int i;
 
@@ -179,13 +175,9 @@ static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d)
             if (n == 10 && memcmp(name, "HTTP_PROXY", 10) == 0) {
                 continue;
             }
-            if (n == 18 && memcmp(name, "HTTP_AUTHORIZATION", 18) == 0) {
-                if (pass_auth < 0) {
-                    pass_auth = pw_config_pass_authorization(r);
-                }
-                if (!pass_auth) {
-                    continue;
-                }
+            if (n == 18 && memcmp(name, "HTTP_AUTHORIZATION", 18) == 0
+                && !pass_auth) {
+                continue;
             }
             key = PyUnicode_FromStringAndSize(name, (Py_ssize_t)n);
             if (key == NULL) {
@@ -244,9 +236,10 @@ static int add_subprocess_env(request_rec *r, PyObject *d)
     return 0;
 }
 
-PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
-                           PyObject *input)
+PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
+                           const pw_request_conf_t *rc, PyObject *input)
 {
+    int interp = rc->interp;
     const environ_state_t *st = &states[interp];
     PyObject *d = PyDict_Copy(st->template);
     PyObject *method, *protocol;
@@ -303,7 +296,7 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
                < 0
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
-        || PyDict_SetItem(d, st->input, input) < 0 || add_headers(r, st, d) < 0
+        || PyDict_SetItem(d, st->input, input) < 0 || add_headers(r, st, d, rc->pass_authorization) < 0
         || add_subprocess_env(r, d) < 0) {
         goto fail;
     }

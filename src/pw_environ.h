@@ -8,13 +8,15 @@
 #include "pw_common.h"
 #include "pw_config.h"
 
-/* GIL held, once per child: interned keys and the template of constant
- * entries.  -1 with a Python error set. */
-int pw_environ_interp_init(server_rec *s, int interp);
+/* GIL of interp held, once per child and interpreter: interned keys and
+ * the template of constant entries, which holds errors (wsgi.errors) and
+ * file_wrapper (wsgi.file_wrapper).  -1 with a Python error set. */
+int pw_environ_interp_init(int interp, PyObject *errors,
+                           PyObject *file_wrapper);
 
-/* GIL held.  A new environ dict for r served by route (new reference), or
- * NULL with a Python error set. */
-PyObject *pw_environ_build(request_rec *r, pw_route_t *route, int interp,
-                           PyObject *input);
+/* GIL of rc->interp held.  A new environ dict for r served by route (new
+ * reference), or NULL with a Python error set. */
+PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
+                           const pw_request_conf_t *rc, PyObject *input);
 
 #endif /* PW_ENVIRON_H */

@@ -99,6 +99,7 @@ static volatile int pod_swapped_fd = -1;
 static volatile apr_uint32_t pw0412_said;
 static apr_status_t recycle_exit_note(void *data);
 static int threaded, threads_per_child = 1, max_requests;
+static apr_off_t max_memory;
 static server_rec *main_server;
 
 /* No GIL.  Scan the slots; fire at the overdue ones. */
@@ -241,6 +242,7 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     threaded = threaded != AP_MPMQ_NOT_SUPPORTED;
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads_per_child);
     max_requests = pw_config_max_requests(s);
+    max_memory = pw_config_max_memory(s);
     if (max_requests > 0
         && (ap_max_requests_per_child == 0
             || ap_max_requests_per_child > max_requests)) {
@@ -248,7 +250,7 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
          * child_init, prefork counts against it only while it is set. */
         ap_max_requests_per_child = max_requests;
     }
-    if (threaded && (max_requests > 0 || pw_config_max_memory(s) > 0)) {
+    if (threaded && (max_requests > 0 || max_memory > 0)) {
         apr_pool_cleanup_register(pchild, NULL, recycle_exit_note,
                                   apr_pool_cleanup_null);
     }
@@ -299,10 +301,8 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
-void pw_guard_begin(request_rec *r, int interp)
+void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout)
 {
-    apr_interval_time_t timeout;
-
     apr_atomic_inc32(&in_flight);
     apr_snprintf(crash_what, sizeof(crash_what), "%s %s", r->method, r->uri);
     if (recycling
@@ -313,8 +313,7 @@ void pw_guard_begin(request_rec *r, int interp)
          * close"): the child is on its way out. */
         r->connection->keepalive = AP_CONN_CLOSE;
     }
-    if (slots == NULL
-        || (timeout = pw_config_request_timeout(r->server)) == 0) {
+    if (slots == NULL || timeout == 0) {
         return;
     }
     if (my_slot == NULL) {
@@ -650,7 +649,6 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 
 void pw_guard_after(request_rec *r)
 {
-    apr_off_t max_memory = pw_config_max_memory(main_server);
     apr_uint32_t done = apr_atomic_inc32(&requests_done) + 1;
 
     apr_atomic_dec32(&in_flight);

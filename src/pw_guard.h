@@ -15,8 +15,9 @@ void pw_guard_child_early(server_rec *s);
  * PyWSGIRequestTimeout is set anywhere.  No GIL. */
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s);
 
-/* GIL of interp held: this thread starts running r's app. */
-void pw_guard_begin(request_rec *r, int interp);
+/* GIL of interp held: this thread starts running r's app, which may run
+ * for timeout (0: no limit). */
+void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout);
 
 /* GIL held: the app is done.  Returns 1 when the timeout interrupted it. */
 int pw_guard_end(void);

@@ -24,8 +24,8 @@ APLOG_USE_MODULE(pywsgi);
 static int pw_translate_name(request_rec *r);
 static int pw_map_to_storage(request_rec *r);
 static int pw_handler(request_rec *r);
-static int run_app(request_rec *r, pw_route_t *route, int interp,
-                   pw_metrics_sample_t *m);
+static int run_app(request_rec *r, pw_route_t *route,
+                   const pw_request_conf_t *rc, pw_metrics_sample_t *m);
 
 void pw_handler_register_hooks(apr_pool_t *p)
 {
@@ -37,7 +37,6 @@ void pw_handler_register_hooks(apr_pool_t *p)
                            APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(pw_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(pw_handler, NULL, NULL, APR_HOOK_MIDDLE);
-    pw_metrics_register_hooks(p);
 }
 
 static int pw_translate_name(request_rec *r)
@@ -53,13 +52,14 @@ static int pw_translate_name(request_rec *r)
     }
     ap_set_module_config(r->request_config, &pywsgi_module, route);
     r->handler = PW_HANDLER;
-    if (route->app->kind == PW_TARGET_SCRIPT) {
+    if (route->target->kind == PW_TARGET_SCRIPT) {
         /* The script is the file: <Directory> and <Files> apply to it. */
-        r->filename = apr_pstrdup(r->pool, route->app->path);
+        r->filename = apr_pstrdup(r->pool, route->target->path);
         r->path_info = apr_pstrdup(r->pool, r->uri + route->url_len);
     }
     else {
-        r->filename = apr_pstrcat(r->pool, "pywsgi:", route->app->target, NULL);
+        r->filename =
+            apr_pstrcat(r->pool, "pywsgi:", route->target->target, NULL);
     }
     return OK;
 }
@@ -70,7 +70,7 @@ static int pw_map_to_storage(request_rec *r)
 {
     pw_route_t *route = ap_get_module_config(r->request_config, &pywsgi_module);
 
-    if (route && route->app->kind == PW_TARGET_MODULE) {
+    if (route && route->target->kind == PW_TARGET_MODULE) {
         return OK;
     }
     return DECLINED;
@@ -79,10 +79,11 @@ static int pw_map_to_storage(request_rec *r)
 static int pw_handler(request_rec *r)
 {
     pw_route_t *route;
+    pw_request_conf_t conf;
     PyThreadState *tstate;
     pw_metrics_sample_t m = { 0 };
     apr_time_t start;
-    int rc, interp;
+    int rc;
 
     if (r->handler == NULL || strcmp(r->handler, PW_HANDLER) != 0) {
         return DECLINED;
@@ -104,31 +105,33 @@ static int pw_handler(request_rec *r)
         return rc;
     }
     start = apr_time_now();
-    m.app = route->app->target;
-    interp = pw_config_interp(r, route);
-    pw_metrics_request_begin(r);
-    tstate = pw_interp_acquire(interp, &m.gil_wait);
+    pw_config_request(r, route, &conf);
+    m.target = route->target;
+    m.interp_name = pw_config_interp_name(conf.interp);
+    m.slow_request = conf.slow_request;
+    pw_metrics_request_begin(m.target);
+    tstate = pw_interp_acquire(conf.interp, &m.gil_wait);
     if (tstate == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0104: %s: interpreter "
                       "'%s' is not available in this child (see PW0101 or "
                       "PW0105 at its start)",
-                      r->uri, pw_interp_name(interp));
+                      r->uri, m.interp_name);
         rc = HTTP_INTERNAL_SERVER_ERROR;
         m.app_failed = 1;
     }
     else {
         pw_log_set_request(r);
-        pw_guard_begin(r, interp);
-        rc = run_app(r, route, interp, &m);
+        pw_guard_begin(r, conf.interp, conf.request_timeout);
+        rc = run_app(r, route, &conf, &m);
         if (pw_guard_end()) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "PW0401: %s: "
                           "application '%s' stopped after %" APR_TIME_T_FMT
                           " s (PyWSGIRequestTimeout); the traceback above "
                           "shows where it was",
-                          r->uri, route->app->target,
-                          apr_time_sec(pw_config_request_timeout(r->server)));
+                          r->uri, route->target->target,
+                          apr_time_sec(conf.request_timeout));
             if (rc == HTTP_INTERNAL_SERVER_ERROR) {
                 rc = HTTP_GATEWAY_TIME_OUT;
             }
@@ -145,29 +148,28 @@ static int pw_handler(request_rec *r)
 }
 
 /* GIL held.  Returns what the handler returns; fills in m. */
-static int run_app(request_rec *r, pw_route_t *route, int interp,
-                   pw_metrics_sample_t *m)
+static int run_app(request_rec *r, pw_route_t *route,
+                   const pw_request_conf_t *rc, pw_metrics_sample_t *m)
 {
-    const char *target = route->app->target;
+    const char *target = route->target->target;
     PyObject *app, *input = NULL, *start = NULL, *environ = NULL;
     PyObject *result = NULL;
-    int rc, body_status;
+    int status, body_status;
 
-    app =
-        pw_app_callable(route->app, interp, pw_config_reload(r), r, r->server);
+    app = pw_app_callable(route->target, rc->interp, rc->reload, r, r->server);
     if (app == NULL) {
         m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
     input = pw_input_new(r);
     start = input ? pw_response_new(r, target, input) : NULL;
-    environ = start ? pw_environ_build(r, route, interp, input) : NULL;
+    environ = start ? pw_environ_build(r, route, rc, input) : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server,
                          "PW0300: %s: could not build the "
                          "environ for application '%s':",
                          r->uri, target);
-        rc = HTTP_INTERNAL_SERVER_ERROR;
+        status = HTTP_INTERNAL_SERVER_ERROR;
         m->app_failed = 1;
         goto done;
     }
@@ -177,10 +179,10 @@ static int run_app(request_rec *r, pw_route_t *route, int interp,
         result = PyObject_Vectorcall(app, args, 2, NULL);
     }
     if (result == NULL) {
-        rc = pw_response_failed(start); /* logs the exception */
+        status = pw_response_failed(start); /* logs the exception */
     }
     else {
-        rc = pw_response_send(start, result);
+        status = pw_response_send(start, result);
     }
 
 done:
@@ -190,8 +192,8 @@ done:
     if (start && pw_response_finish(start, &m->bytes_out)) {
         m->app_failed = 1;
     }
-    if (rc == HTTP_INTERNAL_SERVER_ERROR && body_status) {
-        rc = body_status;
+    if (status == HTTP_INTERNAL_SERVER_ERROR && body_status) {
+        status = body_status;
         m->app_failed = 0;
     }
     Py_XDECREF(result);
@@ -199,5 +201,5 @@ done:
     Py_XDECREF(start);
     Py_XDECREF(input);
     Py_DECREF(app);
-    return rc;
+    return status;
 }

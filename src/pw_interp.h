@@ -1,45 +1,61 @@
 /*
- * pw_interp.h: the Python interpreters of a child and the GIL.  The only
- * place that starts and finalises Python and that takes or drops the GIL
- * for a request (Py_BEGIN_ALLOW_THREADS around blocking calls excepted).
+ * pw_interp.h: the interpreter registry — this child's Python interpreters,
+ * each Apache thread's thread state in them, and the GIL.  The only place
+ * that takes or drops the GIL for a request (Py_BEGIN_ALLOW_THREADS around
+ * blocking calls excepted).  It calls nothing else of the module.
  *
  * Interpreter 0 is "main", the one every C extension supports; named
- * sub-interpreters (PyWSGIInterpreter NAME) get the next indexes.
+ * sub-interpreters (PyWSGIInterpreter NAME) get the next indexes
+ * (pw_config.h keeps their names).  pw_python.c starts and ends them.
  */
 #ifndef PW_INTERP_H
 #define PW_INTERP_H
 
 #include "pw_common.h"
 
-#define PW_MAX_INTERPS 16
-
-/* pre_config: forget the previous configuration's interpreter names. */
-void pw_interp_pre_config(void);
-
-/* Config time, no Python: the index of interpreter name ("main" is 0),
- * declaring it if new.  -1 and *err when the name is bad or too many. */
-int pw_interp_declare(const char *name, const char **err);
-
-/* Its name, for log lines. */
-const char *pw_interp_name(int interp);
-
-/* child_init: start Python and every declared interpreter in this child.
- * Called without the GIL; returns without it.  A failure is logged (PW0101)
- * and requests then get 500. */
-void pw_interp_child_init(apr_pool_t *pchild, server_rec *s);
-
 /*
  * Take the GIL for this thread in interpreter interp, creating the thread's
  * state for it on first use and keeping it for the thread's life; *waited
  * is how long the GIL took.  Returns NULL (GIL not taken) when that
- * interpreter could not be started in this child.
+ * interpreter could not be started in this child, or Python is not ready.
  */
 PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited);
+
+/* Give the GIL back; tstate is what pw_interp_acquire() returned. */
+void pw_interp_release(PyThreadState *tstate);
 
 /* The interpreter whose GIL this thread holds (its last one). */
 int pw_interp_current(void);
 
-/* Give the GIL back; tstate is what pw_interp_acquire() returned. */
-void pw_interp_release(PyThreadState *tstate);
+/* --- for the lifecycle (pw_python.c) only ----------------------------- */
+
+/* GIL held, right after Python started in this thread: main is
+ * interpreter 0, and this thread's state in it is tstate. */
+void pw_interp_adopt_main(PyThreadState *tstate);
+
+/* GIL of main held.  A new sub-interpreter as index interp (legacy kind:
+ * shared GIL, single-phase extension modules accepted); returns with its
+ * thread state current, or -1 (main current again) when it failed. */
+int pw_interp_create(int interp);
+
+/* GIL held.  Make this thread's state in interp current, to set it up or
+ * preload into it; pw_interp_enter(0) returns to main.  -1 (nothing
+ * changed) when this thread has no state in interp. */
+int pw_interp_enter(int interp);
+
+/* GIL held, in interp after pw_interp_create(): its set-up failed; end it
+ * and return to main.  Requests for it then get 500. */
+void pw_interp_discard(int interp);
+
+/* Requests may take interpreters from now on (1), or no longer (0). */
+void pw_interp_set_ready(int ready);
+
+/* Is this thread serving a request right now (then a signal-driven exit
+ * on it must not finalise Python under its feet)? */
+int pw_interp_busy(void);
+
+/* GIL of main held, at child exit: end every sub-interpreter.  The worker
+ * threads have been joined (or are idle for good). */
+void pw_interp_end_all(void);
 
 #endif /* PW_INTERP_H */

@@ -51,9 +51,7 @@
  * compare.
  */
 #include "pw_metrics.h"
-#include "pw_config.h"
 #include "pw_interp.h"
-#include "pw_status.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 #include "apr_hash.h"
@@ -77,7 +75,7 @@ static const char *app_label(char *buf, apr_size_t size, const char *target,
 static void metrics_child_init(apr_pool_t *pchild, server_rec *s);
 static apr_status_t metrics_child_exit(void *data);
 static int claim_slot(pid_t pid);
-static int app_index(const pw_app_t *app);
+static int app_index(const pw_target_t *app);
 static int name_index(const char *name);
 static int spare_index(const char *target);
 static int bucket_of(apr_uint64_t us);
@@ -199,7 +197,6 @@ void pw_metrics_register_hooks(apr_pool_t *p)
 {
     ap_hook_post_config(metrics_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(metrics_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    pw_status_register_hooks(p);
 }
 
 int pw_metrics_enabled(void)
@@ -466,7 +463,7 @@ apr_uint64_t pw_metrics_rss(pid_t pid)
 /* The hot path: one probe of this child's table, usually.  The first time
  * a child meets an app: its name, looked up among those of the config
  * (shared read-only by every child) or the spares. */
-static int app_index(const pw_app_t *app)
+static int app_index(const pw_target_t *app)
 {
     apr_uintptr_t h = ((apr_uintptr_t)app >> 4) * 2654435761u;
     char buf[PW_APP_NAME_MAX];
@@ -551,26 +548,20 @@ static int class_of(int status)
     return c < 1 ? 0 : c > PW_METRICS_CLASSES ? PW_METRICS_CLASSES - 1 : c - 1;
 }
 
-void pw_metrics_request_begin(request_rec *r)
+void pw_metrics_request_begin(const pw_target_t *target)
 {
-    pw_route_t *route;
-
     if (my_slot == NULL) {
         return;
     }
-    route = ap_get_module_config(r->request_config, &pywsgi_module);
-    if (route) {
-        PW_ADD(&counters_of(my_slot, app_index(route->app))->in_flight, 1);
-    }
+    PW_ADD(&counters_of(my_slot, app_index(target))->in_flight, 1);
 }
 
 void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
 {
-    apr_interval_time_t slow = pw_config_slow_request(r->server);
+    apr_interval_time_t slow = m->slow_request;
     apr_interval_time_t app_us = m->duration - m->gil_wait;
     apr_uint64_t us = m->duration > 0 ? (apr_uint64_t)m->duration : 0;
     apr_uint64_t gil = m->gil_wait > 0 ? (apr_uint64_t)m->gil_wait : 0;
-    pw_route_t *route = ap_get_module_config(r->request_config, &pywsgi_module);
     pw_counters_t *c;
     apr_time_t now, at;
 
@@ -578,8 +569,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
      * app's own time (the wait for the GIL left out) and where it ran. */
     apr_table_setn(r->notes, "pywsgi-app-us",
                    apr_off_t_toa(r->pool, app_us > 0 ? app_us : 0));
-    apr_table_setn(r->notes, "pywsgi-interpreter",
-                   route ? pw_interp_name(pw_config_interp(r, route)) : "main");
+    apr_table_setn(r->notes, "pywsgi-interpreter", m->interp_name);
     if (slow > 0 && m->duration > slow) {
         ap_log_rerror(
             APLOG_MARK, APLOG_WARNING, 0, r,
@@ -592,8 +582,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
         return;
     }
 
-    c = counters_of(my_slot,
-                    route ? app_index(route->app) : name_index(m->app));
+    c = counters_of(my_slot, app_index(m->target));
     PW_ADD(&c->requests[class_of(m->status >= 100 ? m->status : r->status)], 1);
     if (m->app_failed) {
         PW_ADD(&c->exceptions, 1);

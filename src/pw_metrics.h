@@ -8,10 +8,13 @@
 #define PW_METRICS_H
 
 #include "pw_common.h"
+#include "pw_config.h"
 
 /* What the handler knows about one finished request. */
 typedef struct {
-    const char *app;              /* the app's target, as configured */
+    const pw_target_t *target;    /* the app, as configured */
+    const char *interp_name;      /* where it ran */
+    apr_interval_time_t slow_request; /* PyWSGISlowRequest, 0: off */
     int status;                   /* final HTTP status */
     int app_failed;               /* raised, wrong types, short body... */
     apr_interval_time_t duration; /* handler time */
@@ -20,12 +23,12 @@ typedef struct {
     apr_off_t bytes_out;          /* response body bytes from the app */
 } pw_metrics_sample_t;
 
-/* Hooks: post_config (shared memory), child_init, the status handler. */
+/* Hooks: post_config (shared memory), child_init. */
 void pw_metrics_register_hooks(apr_pool_t *p);
 
 /* No GIL.  A request for an app starts / ends (in-flight gauge, counters,
  * histogram, request notes for LogFormat, the slow-request warning). */
-void pw_metrics_request_begin(request_rec *r);
+void pw_metrics_request_begin(const pw_target_t *target);
 void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m);
 
 /* GIL held, at the end of a request: a chance to sample Python-side

@@ -809,11 +809,10 @@ PyObject *pw_response_file_wrapper(void)
     return (PyObject *)&filewrapper_type;
 }
 
-int pw_response_interp_init(void)
+int pw_response_interp_init(int interp)
 {
-    str_close[pw_interp_current()] = PyUnicode_InternFromString("close");
-    if (str_close[pw_interp_current()] == NULL
-        || PyType_Ready(&resp_type) < 0) {
+    str_close[interp] = PyUnicode_InternFromString("close");
+    if (str_close[interp] == NULL || PyType_Ready(&resp_type) < 0) {
         return -1;
     }
     return PyType_Ready(&filewrapper_type);

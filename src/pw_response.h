@@ -7,8 +7,9 @@
 
 #include "pw_common.h"
 
-/* GIL held, once per child: ready the types. -1 with a Python error. */
-int pw_response_interp_init(void);
+/* GIL of interp held, once per child and interpreter: ready the types.
+ * -1 with a Python error. */
+int pw_response_interp_init(int interp);
 
 /* GIL held.  wsgi.file_wrapper (borrowed). */
 PyObject *pw_response_file_wrapper(void);

@@ -1,0 +1,325 @@
+/*
+ * pw_python.c: Python's life in an Apache child.
+ *
+ * Here: initialisation in child_init (never in the parent, which runs as
+ * root and re-reads its config on restart), the set-up of each interpreter
+ * for requests (each concern's per-interpreter state, sys.path), the
+ * startup self-report, preloading, and bounded finalisation at child exit.
+ * This is the lifecycle layer: it calls down into the request path and the
+ * services (log, input, response, environ, app) and the registry
+ * (pw_interp.c); none of them calls it.  Locking: child_init runs in the
+ * child's main thread before any request, with the GIL from Python's start
+ * until it gives it back; the exit cleanup takes main's GIL.
+ *
+ * Decisions, after CPython's "Python Initialization Configuration" (PEP 587):
+ * - the isolated configuration: no PYTHON* environment variables, no user
+ *   site-packages, no signal handlers (Apache owns the signals);
+ * - UTF-8 mode: Apache children run in the C locale, where Python would
+ *   otherwise use ASCII for file names and open();
+ * - program_name is the Python the module was built for, or the
+ *   virtualenv's bin/python: Python then finds its prefix, and the venv's
+ *   pyvenv.cfg, the way the interpreter on the command line does, whatever
+ *   PATH the children inherited.
+ */
+#include "pw_python.h"
+#include "pw_app.h"
+#include "pw_config.h"
+#include "pw_environ.h"
+#include "pw_input.h"
+#include "pw_interp.h"
+#include "pw_log.h"
+#include "pw_response.h"
+#include "ap_mpm.h"
+#include <dlfcn.h>
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(pywsgi);
+
+static int interp_setup(server_rec *s, int interp);
+static void start_subinterpreters(server_rec *s);
+static void preload_apps(server_rec *s);
+static void report_startup(server_rec *s);
+static apr_status_t python_cleanup(void *data);
+
+static server_rec *main_server;
+static int python_up; /* finalisation is ours to do */
+
+void pw_python_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const char *venv = pw_config_venv(s);
+    const char *program;
+    char *argv0 = "mod_pywsgi";
+    PyPreConfig preconfig;
+    PyConfig config;
+    PyStatus status;
+
+    main_server = s;
+    pw_app_child_init(pchild);
+    PyPreConfig_InitIsolatedConfig(&preconfig);
+    preconfig.utf8_mode = 1;
+    status = Py_PreInitialize(&preconfig);
+    if (PyStatus_Exception(status)) {
+        goto fail_status;
+    }
+
+    PyConfig_InitIsolatedConfig(&config);
+    program = venv ? apr_pstrcat(pchild, venv, "/bin/python", NULL)
+                   : PW_PYTHON_PREFIX "/bin/python" PW_PY_MAJOR_MINOR;
+    status = PyConfig_SetBytesString(&config, &config.program_name, program);
+    if (!PyStatus_Exception(status)) {
+        /* sys.argv[0]: some libraries read it; there is no script. */
+        status = PyConfig_SetBytesArgv(&config, 1, &argv0);
+    }
+    if (!PyStatus_Exception(status)) {
+        status = Py_InitializeFromConfig(&config);
+    }
+    PyConfig_Clear(&config);
+    if (PyStatus_Exception(status)) {
+        goto fail_status;
+    }
+
+    pw_interp_adopt_main(PyThreadState_Get());
+    if (interp_setup(s, 0) < 0) {
+        pw_log_exception(NULL, s,
+                         "PW0101: Python started but mod_pywsgi "
+                         "could not set it up in pid %" APR_PID_T_FMT
+                         "; requests will get 500:",
+                         getpid());
+        PyEval_SaveThread();
+        return;
+    }
+    report_startup(s);
+    start_subinterpreters(s);
+    python_up = 1;
+    pw_interp_set_ready(1);
+    preload_apps(s);
+    PyEval_SaveThread();
+    apr_pool_cleanup_register(pchild, NULL, python_cleanup,
+                              apr_pool_cleanup_null);
+    return;
+
+fail_status:
+    /* Never Py_ExitStatusException(): it would exit the child. */
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                 "PW0101: Python could not "
+                 "start in pid %" APR_PID_T_FMT ": %s%s%s (program %s, "
+                 "virtualenv %s); requests will get 500",
+                 getpid(), status.func ? status.func : "",
+                 status.func ? ": " : "",
+                 status.err_msg ? status.err_msg : "unknown error",
+                 venv ? apr_pstrcat(pchild, venv, "/bin/python", NULL)
+                      : PW_PYTHON_PREFIX "/bin/python" PW_PY_MAJOR_MINOR,
+                 venv ? venv : "none");
+}
+
+/* GIL of interp held.  Everything per interpreter is prepared here, once:
+ * each concern's own state first, then what they hand each other (the
+ * environ template holds wsgi.errors and wsgi.file_wrapper). */
+static int interp_setup(server_rec *s, int interp)
+{
+    const apr_array_header_t *dirs = pw_config_python_path(s);
+    PyObject *sys_path, *threading;
+    int i;
+
+    if (pw_log_init(s, interp) < 0 || pw_input_interp_init() < 0
+        || pw_response_interp_init(interp) < 0
+        || pw_environ_interp_init(interp, pw_log_errors(interp),
+                                  pw_response_file_wrapper())
+               < 0) {
+        return -1;
+    }
+    /* threading takes the thread that first imports it for the main
+     * thread, and finalisation waits for that thread to end.  Import it
+     * here, in the thread that will finalise, not in a worker thread that
+     * lives until the child exits. */
+    threading = PyImport_ImportModule("threading");
+    if (threading == NULL) {
+        return -1;
+    }
+    Py_DECREF(threading);
+    if (interp == 0) {
+        /* A crash in a C extension then leaves the Python stack of the
+         * crashing thread in the error log (Apache's stderr), after the
+         * module's own PW0003 line. */
+        PyObject *fh = PyImport_ImportModule("faulthandler");
+        PyObject *res =
+            fh ? PyObject_CallMethod(fh, "enable", "ii", 2, 0) : NULL;
+        Py_XDECREF(res);
+        Py_XDECREF(fh);
+        if (res == NULL) {
+            PyErr_Clear();
+        }
+    }
+    sys_path = PySys_GetObject("path"); /* borrowed */
+    if (sys_path == NULL || !PyList_Check(sys_path)) {
+        PyErr_SetString(PyExc_RuntimeError, "sys.path is not a list");
+        return -1;
+    }
+    /* PyWSGIPythonPath A B: A first, then B, then the rest. */
+    for (i = dirs->nelts - 1; i >= 0; i--) {
+        const char *dir = APR_ARRAY_IDX(dirs, i, const char *);
+        PyObject *d = PyUnicode_DecodeFSDefault(dir);
+        if (d == NULL || PyList_Insert(sys_path, 0, d) < 0) {
+            Py_XDECREF(d);
+            return -1;
+        }
+        Py_DECREF(d);
+    }
+    return 0;
+}
+
+/* GIL of main held; returns with it.  Each named interpreter gets its own
+ * modules, sys.path and globals. */
+static void start_subinterpreters(server_rec *s)
+{
+    int i, n = pw_config_interp_count();
+
+    for (i = 1; i < n; i++) {
+        if (pw_interp_create(i) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                         "PW0105: "
+                         "sub-interpreter '%s' could not be created in pid "
+                         "%" APR_PID_T_FMT "; its apps will get 500",
+                         pw_config_interp_name(i), getpid());
+            continue;
+        }
+        if (interp_setup(s, i) < 0) {
+            pw_log_exception(NULL, s,
+                             "PW0105: sub-interpreter '%s' could not"
+                             " be set up in pid %" APR_PID_T_FMT "; its apps "
+                             "will get 500:",
+                             pw_config_interp_name(i), getpid());
+            pw_interp_discard(i);
+            continue;
+        }
+        pw_interp_enter(0);
+    }
+}
+
+/* GIL of main held; returns with it.  PyWSGIPreload: the first request
+ * should not pay for the import. */
+static void preload_apps(server_rec *s)
+{
+    const apr_array_header_t *pre = pw_config_preloads(s);
+    int i;
+
+    for (i = 0; i < pre->nelts; i++) {
+        const pw_preload_t *p = &APR_ARRAY_IDX(pre, i, pw_preload_t);
+        PyObject *obj;
+
+        if (pw_interp_enter(p->interp) < 0) {
+            continue; /* not started: PW0105 said so */
+        }
+        obj = pw_app_callable(p->target, p->interp, 0, NULL, s);
+        Py_XDECREF(obj);
+        pw_interp_enter(0);
+    }
+}
+
+/* One line per child that answers "which Python is this, really?" — the
+ * question behind most mod_wsgi set-up reports. */
+static void report_startup(server_rec *s)
+{
+    const char *venv = pw_config_venv(s);
+    const char *prefix = "?";
+    PyObject *p = PySys_GetObject("prefix"); /* borrowed */
+    Dl_info info;
+    const char *lib = "?";
+    char version[32];
+    const char *v = Py_GetVersion();
+    size_t n = strcspn(v, " ");
+
+    if (n >= sizeof(version)) {
+        n = sizeof(version) - 1;
+    }
+    memcpy(version, v, n);
+    version[n] = '\0';
+    if (p && PyUnicode_Check(p)) {
+        prefix = PyUnicode_AsUTF8(p);
+        if (prefix == NULL) {
+            PyErr_Clear();
+            prefix = "?";
+        }
+    }
+    if (dladdr((void *)Py_InitializeFromConfig, &info) && info.dli_fname) {
+        lib = info.dli_fname;
+    }
+    ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+                 "PW0001: Python %s "
+                 "initialised in pid %" APR_PID_T_FMT ": libpython %s, "
+                 "sys.prefix %s, virtualenv %s, MPM %s",
+                 version, getpid(), lib, prefix, venv ? venv : "none",
+                 ap_show_mpm());
+}
+
+/* Finalisation runs atexit handlers and joins the app's non-daemon
+ * threads; one that never ends must not keep a graceful restart waiting,
+ * so a watchdog ends the child after PyWSGIShutdownTimeout. */
+static void *watchdog(void *arg)
+{
+    apr_interval_time_t timeout = *(apr_interval_time_t *)arg;
+    apr_time_t deadline = apr_time_now() + timeout, now;
+    sigset_t all;
+
+    /* apr_sleep() returns early on a signal, and Apache signals the whole
+     * process group on restarts: block them all here and sleep until an
+     * absolute deadline. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    while ((now = apr_time_now()) < deadline) {
+        apr_sleep(deadline - now);
+    }
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                 "PW0102: Python "
+                 "finalisation in pid %" APR_PID_T_FMT
+                 " took more than %" APR_TIME_T_FMT
+                 " s (a thread that never ends?); exiting "
+                 "without it",
+                 getpid(), apr_time_sec(timeout));
+    _exit(0);
+    return NULL;
+}
+
+static apr_status_t python_cleanup(void *data)
+{
+    static apr_interval_time_t timeout;
+    apr_interval_time_t waited;
+    pthread_t tid;
+    pthread_attr_t attr;
+
+    if (!python_up) {
+        return APR_SUCCESS;
+    }
+    if (pw_interp_busy()) {
+        /* A signal ended the child in the middle of a request on this very
+         * thread (prefork's hard stop): finalising now would pull Python
+         * out from under the request.  The process is exiting anyway. */
+        return APR_SUCCESS;
+    }
+    python_up = 0;
+    timeout = pw_config_shutdown_timeout(main_server);
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&tid, &attr, watchdog, &timeout) != 0) {
+        pthread_attr_destroy(&attr);
+        return APR_SUCCESS; /* no watchdog: do not risk hanging */
+    }
+    pthread_attr_destroy(&attr);
+
+    if (pw_interp_acquire(0, &waited) == NULL) {
+        return APR_SUCCESS;
+    }
+    pw_interp_set_ready(0);
+    pw_log_fini();
+    pw_interp_end_all();
+    if (Py_FinalizeEx() < 0) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                     "PW0103: "
+                     "Python finalisation in pid %" APR_PID_T_FMT " reported "
+                     "an error (flushing buffered data failed)",
+                     getpid());
+    }
+    return APR_SUCCESS;
+}
