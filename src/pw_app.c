@@ -93,8 +93,7 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
     if (file && PyUnicode_Check(file)) {
         const char *f = PyUnicode_AsUTF8(file);
         if (f
-            && (st->file[interp] == NULL
-                || strcmp(f, st->file[interp]) != 0)) {
+            && (st->file[interp] == NULL || strcmp(f, st->file[interp]) != 0)) {
             free((void *)st->file[interp]);
             st->file[interp] = strdup(f);
         }

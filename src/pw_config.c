@@ -621,7 +621,7 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         ap_get_module_config(r->server->module_config, &pywsgi_module);
 
     /* The alias's interpreter=, else PyWSGIInterpreter, else main. */
-    out->interp = route->interp >= 0       ? route->interp
+    out->interp = route->interp >= 0      ? route->interp
                   : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
                                           : d->interp;
     out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
@@ -690,8 +690,9 @@ static int interp_declare(apr_pool_t *p, const char *name, const char **err)
         }
     }
     if (interp_count == PW_MAX_INTERPS) {
-        *err = apr_psprintf(p, "more than %d interpreters; '%s' is one too many",
-                            PW_MAX_INTERPS - 1, name);
+        *err =
+            apr_psprintf(p, "more than %d interpreters; '%s' is one too many",
+                         PW_MAX_INTERPS - 1, name);
         return -1;
     }
     /* The hook pool lives as long as the configuration does. */
@@ -749,13 +750,13 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         t.kind = PW_TARGET_SCRIPT;
         /* "/srv/app.py:app" is accepted as gunicorn users would expect. */
         t.path = ap_server_root_relative(
-            pconf, colon ? apr_pstrmemdup(pconf, target, colon - target)
-                         : target);
+            pconf,
+            colon ? apr_pstrmemdup(pconf, target, colon - target) : target);
     }
     else {
         t.kind = PW_TARGET_MODULE;
-        t.path = colon ? apr_pstrmemdup(pconf, target, colon - target)
-                       : t.target;
+        t.path =
+            colon ? apr_pstrmemdup(pconf, target, colon - target) : t.target;
         if (!is_dotted_name(t.path, strlen(t.path))) {
             *err = apr_psprintf(pconf,
                                 "'%s' is neither a script file (a path"
@@ -793,9 +794,9 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         return found;
     }
     if (t.kind == PW_TARGET_SCRIPT) {
-        t.module_name = apr_pstrcat(
-            pconf, "_pywsgi_", ap_md5(pconf, (const unsigned char *)t.path),
-            NULL);
+        t.module_name =
+            apr_pstrcat(pconf, "_pywsgi_",
+                        ap_md5(pconf, (const unsigned char *)t.path), NULL);
     }
     t.id = targets->nelts;
     found = apr_pmemdup(pconf, &t, sizeof(t));

@@ -40,8 +40,7 @@ static PyObject *intern(const char *s)
     return PyUnicode_InternFromString(s);
 }
 
-int pw_environ_interp_init(int interp, PyObject *errors,
-                           PyObject *file_wrapper)
+int pw_environ_interp_init(int interp, PyObject *errors, PyObject *file_wrapper)
 {
     environ_state_t *st = &states[interp];
     int threaded = 0, daemons = 1;
@@ -99,8 +98,7 @@ int pw_environ_interp_init(int interp, PyObject *errors,
         || PyDict_SetItemString(template, "wsgi.run_once", Py_False) < 0
         || PyDict_SetItemString(template, "wsgi.input_terminated", Py_True) < 0
         || PyDict_SetItemString(template, "wsgi.errors", errors) < 0
-        || PyDict_SetItemString(template, "wsgi.file_wrapper", file_wrapper)
-               < 0
+        || PyDict_SetItemString(template, "wsgi.file_wrapper", file_wrapper) < 0
         || PyDict_SetItem(template, st->query_string, st->empty) < 0) {
         return -1;
     }
@@ -296,7 +294,8 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
                < 0
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
-        || PyDict_SetItem(d, st->input, input) < 0 || add_headers(r, st, d, rc->pass_authorization) < 0
+        || PyDict_SetItem(d, st->input, input) < 0
+        || add_headers(r, st, d, rc->pass_authorization) < 0
         || add_subprocess_env(r, d) < 0) {
         goto fail;
     }
