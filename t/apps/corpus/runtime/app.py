@@ -24,15 +24,19 @@ import sys
 
 
 def _subprocess(environ):
+    # The child must be the same Python in the same environment (a venv's
+    # sys.executable is the venv's python, whose sys.prefix is the venv).
     proc = subprocess.run(
         [sys.executable, "-c",
-         "import sys, json; print(json.dumps([sys.version_info[0],"
-         " sys.stdin.read().upper()]))"],
+         "import sys, json; print(json.dumps([sys.version_info[:2],"
+         " sys.prefix, sys.stdin.read().upper()]))"],
         input="from the parent", capture_output=True, text=True, timeout=20)
     if proc.returncode != 0:
         raise RuntimeError("%s -c exited %d: %s" % (
             sys.executable, proc.returncode, proc.stderr[-300:]))
-    return {"child": json.loads(proc.stdout)}
+    version, prefix, echoed = json.loads(proc.stdout)
+    return {"same_version": version == list(sys.version_info[:2]),
+            "same_prefix": prefix == sys.prefix, "echoed": echoed}
 
 
 def _numpy(environ):
