@@ -93,6 +93,8 @@ my @apps = (
           ['PUT three events'],
           ['REPORT a time range'],
           ['change one event, delete one'],
+          # Radicale reads CONTENT_LENGTH bytes: none are announced.
+          ['PUT with a chunked body (curl -T -)', { '*' => $TODO_CHUNKED }],
           ['another user and a wrong password are denied'],
       ] },
     { name => 'Django admin with python3-requests',

@@ -5,7 +5,8 @@ one used by many calendar tools):
 
 as user "alice" (Basic authentication): find the principal, create a calendar (MKCALENDAR), PUT
 three events, REPORT a time range (calendar-query), change one event and
-delete another, read the rest back; user "mallory" gets 403 on alice's
+delete another, read the rest back; PUT one more with curl streaming
+a chunked body; user "mallory" gets 403 on alice's
 calendar and a wrong password 401. Sorted values, so the answer is
 the same against every server.
 """
@@ -17,7 +18,7 @@ import caldav
 import requests
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from corpusclient import Steps, check, base_url   # noqa: E402
+from corpusclient import Steps, check, run_cmd, base_url   # noqa: E402
 
 url = base_url() + "/"
 client = caldav.DAVClient(url, username="alice", password="secret", timeout=30)
@@ -75,6 +76,20 @@ def change_delete():
     return summaries(cal.events())
 
 
+def put_chunked():
+    # curl -T - streams stdin with Transfer-Encoding: chunked (no
+    # Content-Length), as any client uploading a stream does.
+    cal_url = str(state["cal"].url)
+    body = EVENT.format(uid="ev4", day=20, summary="streamed")
+    out = run_cmd(["curl", "-sS", "-u", "alice:secret", "-T", "-",
+                   "-H", "Content-Type: text/calendar",
+                   "-o", "/dev/null", "-w", "%{http_code}",
+                   cal_url + "ev4.ics"], input=body)
+    check(out in ("201", "204"), "PUT (chunked) answered %s" % out)
+    ev = state["cal"].event_by_uid("ev4@corpus")
+    return str(ev.vobject_instance.vevent.summary.value)
+
+
 def other_user_denied():
     # Plain requests: caldav turns a 401/403 into an exception of its own.
     cal_url = str(state["cal"].url)
@@ -94,4 +109,6 @@ s.run("MKCALENDAR", make_calendar, needs=["find the principal"])
 s.run("PUT three events", put_events, needs=["MKCALENDAR"])
 s.run("REPORT a time range", report_range, needs=["PUT three events"])
 s.run("change one event, delete one", change_delete, needs=["PUT three events"])
+s.run("PUT with a chunked body (curl -T -)", put_chunked,
+      needs=["MKCALENDAR"])
 s.run("another user and a wrong password are denied", other_user_denied, needs=["MKCALENDAR"])
