@@ -126,6 +126,18 @@ my @apps = (
           ['logout clears the cookie'],
           ['404'],
       ] },
+    # WebOb de-chunks a body itself when it sees Transfer-Encoding:
+    # chunked, and reads to EOF when there is no CONTENT_LENGTH.
+    { name => 'Pyramid app with python3-requests and curl',
+      dir => 'pyramid_app', mount => '/corpus/pyramid',
+      target => "$corpus/pyramid_app/app.py", waitress => 'app:application',
+      steps => [
+          ['form POST without the CSRF token: 400'],
+          ['form POSTs with CSRF: redirect, flash, session'],
+          ['JSON POST'],
+          ['JSON POST streamed chunked (curl -T -)'],
+          ['FileResponse: whole file and a Range'],
+      ] },
     { name => 'runtime: subprocess, numpy, Pillow, asyncio, stdio',
       dir => 'runtime', mount => '/corpus/runtime',
       target => "$corpus/runtime/app.py", waitress => 'app:application',
