@@ -256,6 +256,14 @@ sub stop_waitress {
     waitpid($pid, 0);
 }
 
+sub slurp {
+    my $file = shift;
+    open my $fh, '<', $file or return '';
+    local $/;
+    my $text = <$fh>;
+    return $text // '';
+}
+
 sub tail_lines {
     my ($text, $n) = @_;
     my @l = split /\n/, $text;
@@ -304,7 +312,7 @@ for my $app (@apps) {
         else {
             @ref = ({ step => '(client)', ok => 0,
                       error => "waitress did not start:\n"
-                               . tail_lines(`cat $log`, 10) });
+                               . tail_lines(slurp($log), 10) });
         }
     }
     else {
