@@ -1,8 +1,8 @@
 """A small Pyramid app (Debian's python3-pyramid, on WebOb): a session
 cookie (SignedCookieSessionFactory) with Pyramid's CSRF check and flash
 messages, redirects built with route_url (so they carry SCRIPT_NAME), a
-JSON view that WebOb parses (it reads a chunked body to its end itself),
-and a file served with FileResponse (wsgi.file_wrapper when the server
+JSON view that WebOb parses (a body without CONTENT_LENGTH is read to its
+end when the server sets wsgi.input_terminated), and a file served with FileResponse (wsgi.file_wrapper when the server
 offers one).
 
     PYTHONPATH=.. python3 -m waitress --port=8080 app:application
