@@ -2,8 +2,8 @@
 cookie (SignedCookieSessionFactory) with Pyramid's CSRF check and flash
 messages, redirects built with route_url (so they carry SCRIPT_NAME), a
 JSON view that WebOb parses (a body without CONTENT_LENGTH is read to its
-end when the server sets wsgi.input_terminated), and a file served with FileResponse (wsgi.file_wrapper when the server
-offers one).
+end when the server sets wsgi.input_terminated), and a file served with
+FileResponse (wsgi.file_wrapper when the server offers one).
 
     PYTHONPATH=.. python3 -m waitress --port=8080 app:application
 """

@@ -6,8 +6,7 @@ a form POST refused without the CSRF token, two accepted with it (each a
 redirect back to the form, with a flash message and the list kept in the
 signed session cookie), a JSON POST with Content-Length and the same one
 streamed chunked by curl (WebOb reads it to its end when the server sets
-wsgi.input_terminated),
-and a 1 MiB file, whole and as a Range.
+wsgi.input_terminated), and a 1 MiB file, whole and as a Range.
 """
 import hashlib
 import json
