@@ -12,7 +12,8 @@
  * Inheritance: a virtual host sees its own PyWSGIScriptAlias lines first and
  * then the main server's (as mod_alias does); the longest URL-PATH wins.
  * PyWSGIPythonPath, PyWSGIVirtualEnv and PyWSGIShutdownTimeout are process
- * wide (one Python per child) and so allowed in the main server config only.
+ * wide (one Python per child) and so allowed in the main server config only;
+ * so is PyWSGIHealthDrain (one drain file per node).
  */
 #include "pw_config.h"
 #include "pw_http.h"
@@ -46,6 +47,7 @@ typedef struct {
     apr_array_header_t *preloads;         /* pw_preload_t; main server only */
     int max_requests;                     /* 0: off; main server only */
     apr_off_t max_memory;                 /* 0: off; main server only */
+    const char *health_drain;             /* NULL: none; main server only */
 } pw_server_conf_t;
 
 typedef struct {
@@ -75,6 +77,8 @@ static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static void routes_sort(apr_array_header_t *routes);
 static int interp_declare(apr_pool_t *p, const char *name, const char **err);
@@ -139,6 +143,9 @@ const command_rec pw_config_cmds[] = {
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
         "SECONDS: log a warning for requests that take longer (decimals "
         "allowed; default 0, off)"),
+    AP_INIT_TAKE1("PyWSGIHealthDrain", cmd_health_drain, NULL, RSRC_CONF,
+                  "FILE: while it exists, the pywsgi-health handler answers "
+                  "503 (drain this node before stopping it)"),
     { NULL }
 };
 
@@ -175,6 +182,7 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
     conf->preloads = base->preloads;
     conf->max_requests = base->max_requests;
     conf->max_memory = base->max_memory;
+    conf->health_drain = base->health_drain;
     return conf;
 }
 
@@ -561,6 +569,53 @@ const apr_array_header_t *pw_config_python_path(server_rec *s)
     pw_server_conf_t *conf =
         ap_get_module_config(s->module_config, &pywsgi_module);
     return conf->python_path;
+}
+
+/* The file comes and goes (it is the operator's switch); its directory
+ * must be there, or a typo would make a node that can never be drained. */
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path, *slash;
+    apr_finfo_t finfo;
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err,
+                           " (one drain file per node: set it once, "
+                           "outside any <VirtualHost>)",
+                           NULL);
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (path == NULL || *arg == '\0') {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid path",
+                            cmd->cmd->name, arg);
+    }
+    slash = strrchr(path, '/');
+    if (slash != NULL && slash != path) {
+        const char *dir =
+            apr_pstrmemdup(cmd->temp_pool, path, (apr_size_t)(slash - path));
+
+        if (apr_stat(&finfo, dir, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+            || finfo.filetype != APR_DIR) {
+            return apr_psprintf(cmd->pool,
+                                "%s: the directory %s does not exist: "
+                                "create it, or name a file in an existing "
+                                "directory",
+                                cmd->cmd->name, dir);
+        }
+    }
+    conf->health_drain = path;
+    return NULL;
+}
+
+const char *pw_config_health_drain(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->health_drain;
 }
 
 const char *pw_config_venv(server_rec *s)

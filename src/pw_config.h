@@ -86,8 +86,9 @@ const char *pw_config_venv(server_rec *s);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
 int pw_config_metrics(server_rec *s);
 const apr_array_header_t *pw_config_preloads(server_rec *s);
-int pw_config_max_requests(server_rec *s);     /* 0: off */
-apr_off_t pw_config_max_memory(server_rec *s); /* bytes, 0: off */
+int pw_config_max_requests(server_rec *s);         /* 0: off */
+apr_off_t pw_config_max_memory(server_rec *s);     /* bytes, 0: off */
+const char *pw_config_health_drain(server_rec *s); /* NULL: none */
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);

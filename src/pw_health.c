@@ -3,9 +3,9 @@
  *
  * Here: the handler (200 "ok" while this node serves; 503 "draining" while
  * the PyWSGIHealthDrain file exists; 503 "stopping" once a graceful stop of
- * the whole node has begun) and the directive that names the drain file.
- * Not here: anything about apps or metrics; a check is not an app request
- * and is never counted as one.
+ * the whole node has begun).  Not here: the directive (pw_config.c), and
+ * anything about apps or metrics; a check is not an app request and is
+ * never counted as one.
  *
  * Why a drain file and not only the stop signal: httpd 2.4 closes a node's
  * listening sockets the moment `apachectl graceful-stop` (SIGWINCH) reaches
@@ -25,6 +25,7 @@
  * what its own timeouts are for).
  */
 #include "pw_health.h"
+#include "pw_config.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 #include "scoreboard.h"
@@ -32,64 +33,13 @@
 
 APLOG_USE_MODULE(pywsgi);
 
-static int health_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
-                             apr_pool_t *ptemp);
 static int health_handler(request_rec *r);
 static int node_stopping(void);
 static int draining(request_rec *r);
 
-/* The drain file of the configuration this process was started from (set
- * while the parent reads it, inherited by its children at fork); NULL when
- * PyWSGIHealthDrain is not given.  Reset by every configuration read. */
-static const char *drain_file;
-
 void pw_health_register_hooks(apr_pool_t *p)
 {
-    ap_hook_pre_config(health_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_handler(health_handler, NULL, NULL, APR_HOOK_MIDDLE);
-}
-
-/* A restart re-reads the configuration: a removed PyWSGIHealthDrain must
- * not linger from the previous generation. */
-static int health_pre_config(apr_pool_t *pconf, apr_pool_t *plog,
-                             apr_pool_t *ptemp)
-{
-    drain_file = NULL;
-    return OK;
-}
-
-const char *pw_health_set_drain(cmd_parms *cmd, void *dummy,
-                                const char *arg)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    const char *path;
-    const char *slash;
-    apr_finfo_t fi;
-
-    if (err != NULL) {
-        return err;
-    }
-    path = ap_server_root_relative(cmd->pool, arg);
-    if (path == NULL || *arg == '\0') {
-        return apr_psprintf(cmd->pool, "PyWSGIHealthDrain: '%s' is not a "
-                            "valid path", arg);
-    }
-    /* The file itself comes and goes; its directory must be there, or a
-     * typo would mean a node that can never be drained. */
-    slash = strrchr(path, '/');
-    if (slash != NULL && slash != path) {
-        const char *dir = apr_pstrmemdup(cmd->temp_pool, path,
-                                         (apr_size_t)(slash - path));
-
-        if (apr_stat(&fi, dir, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-            || fi.filetype != APR_DIR) {
-            return apr_psprintf(cmd->pool, "PyWSGIHealthDrain: the "
-                                "directory %s does not exist: create it, or "
-                                "name a file in an existing directory", dir);
-        }
-    }
-    drain_file = path;
-    return NULL;
 }
 
 static int health_handler(request_rec *r)
@@ -154,9 +104,9 @@ static int node_stopping(void)
 
 static int draining(request_rec *r)
 {
+    const char *file = pw_config_health_drain(r->server);
     apr_finfo_t fi;
 
-    return drain_file != NULL
-           && apr_stat(&fi, drain_file, APR_FINFO_TYPE, r->pool)
-                  == APR_SUCCESS;
+    return file != NULL
+           && apr_stat(&fi, file, APR_FINFO_TYPE, r->pool) == APR_SUCCESS;
 }
