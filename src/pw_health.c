@@ -16,8 +16,9 @@
  * that is: touch the file, wait until the balancer has marked the node
  * down (its fall count times its check interval) and its requests are done,
  * then stop it.  docs/scaling.md has the procedure.  The stop state still
- * answers 503 to a check that reaches a stopping child on a connection it
- * already held, so no check ever hears "ok" from a node that is going away.
+ * answers 503 to a check a child was already reading when the stop began
+ * (every MPM closes kept-alive connections once stopping), so no check
+ * hears "ok" from a node that is going away.
  *
  * Locking: none.  One stat() and two MPM queries per check; never the GIL
  * or Python, so checks answer while every Python thread is busy or stuck
