@@ -69,6 +69,7 @@ EOF
 LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule auth_basic_module $mods/mod_auth_basic.so
 LoadModule auth_digest_module $mods/mod_auth_digest.so
+LoadModule authz_user_module $mods/mod_authz_user.so
 <Location /basic>
     AuthType Basic
     AuthName x
