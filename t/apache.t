@@ -22,6 +22,7 @@ use JSON::PP ();
 use Time::HiRes qw(time);
 use PWTest qw(decode_json_body log_offset log_since wait_for_log);
 
+my $top      = Apache::Test::vars('top_dir');
 my $port     = Apache::Test::vars('pw_features_port');
 my $tls_port = Apache::Test::vars('pw_features_tls_port');
 my $run      = "$$" . int(time);    # unique per run (cache keys, markers)
@@ -39,6 +40,8 @@ sub curl {
     my @cmd = ('curl', '-sS', '--max-time', '15', '-D', $hfile, '-o', $bfile,
                '-w', '%{http_code}');
     push @cmd, '-k' if $a{tls};
+    push @cmd, '--cert', "$top/t/conf/features-tls/client.pem",
+               '--key', "$top/t/conf/features-tls/client-key.pem" if $a{cert};
     push @cmd, '--digest' if $a{digest};
     push @cmd, '-u', "$a{user}:$a{pass}" if defined $a{user};
     push @cmd, '-H', $_ for @{ $a{headers} || [] };
@@ -155,6 +158,15 @@ my @env_rows = (
       env => { HTTPS => 'on', 'wsgi.url_scheme' => 'https',
                SSL_PROTOCOL => qr/^TLSv1\.[23]$/, SSL_CIPHER => qr/\w/,
                SSL_SERVER_S_DN_CN => 'localhost' } },
+    { name => 'client certificate, SSLOptions +FakeBasicAuth: REMOTE_USER',
+      path => '/feat/env/fakebasic', tls => 1, cert => 1,
+      env => { REMOTE_USER => '/O=mod_pywsgi tests/CN=pwtest-client',
+               AUTH_TYPE => 'Basic' } },
+    { name => 'client certificate required, none given: 403',
+      path => '/feat/env/certuser', tls => 1, status => 403 },
+    { name => 'client certificate, SSLUserName: REMOTE_USER',
+      path => '/feat/env/certuser', tls => 1, cert => 1,
+      env => { REMOTE_USER => 'pwtest-client' } },
     { name => 'mod_ssl without StdEnvVars: no SSL_* variables',
       path => '/feat/env/nossl', tls => 1,
       env => { HTTPS => 'on', SSL_PROTOCOL => undef } },
