@@ -176,7 +176,7 @@ for my $row (@env_rows) {
     subtest $row->{name} => sub {
         my $res = curl(%$row);
         is($res->{status}, $row->{status} || 200, 'status')
-            or return diag(substr($res->{body}, 0, 500));
+            or diag(substr($res->{body}, 0, 300));
         check_env(env_of($res), $row->{env}) if $row->{env};
     };
 }
