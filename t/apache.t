@@ -140,6 +140,11 @@ my @env_rows = (
                REDIRECT_URL => '/feat/static/missing.txt',
                REDIRECT_QUERY_STRING => 'a=1',
                REQUEST_METHOD => 'GET' } },
+    { name => 'ErrorDocument with QualifyRedirectURL On: REDIRECT_URL in full',
+      path => '/feat/static-q/missing.txt', status => 404,
+      env => { PATH_INFO => '/errdocq', REDIRECT_STATUS => '404',
+               REDIRECT_URL =>
+                   "http://127.0.0.1:$port/feat/static-q/missing.txt" } },
     { name => 'ErrorDocument 413 (body over LimitRequestBody) served by an app',
       path => '/feat/env/limited?b=2', data => 'x' x 100, status => 413,
       env => { PATH_INFO => '/errdoc413', REDIRECT_STATUS => '413',
