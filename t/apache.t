@@ -299,6 +299,18 @@ my @auth_rows = (
     { name => 'users from a file, groups from Python: not a member',
       path => '/feat/env/filegroup', user => 'bob', pass => 'bobpw',
       status => 401 },
+    { name => 'a script that fails to import: 500, not let in',
+      path => '/feat/env/authbroken/import', user => 'alice', pass => 'alicepw',
+      status => 500, one => qr/PW0201/,
+      log => qr/PW0201: .*err_import\.py.*failed to load/ },
+    { name => 'a script without check_password: 500, not let in',
+      path => '/feat/env/authbroken/nofunc', user => 'alice', pass => 'alicepw',
+      status => 500,
+      log => qr/PW0602: .*features\.py.*no function check_password/ },
+    { name => 'AuthBasicProvider pywsgi without PyWSGIAuthScript: 500',
+      path => '/feat/env/authbroken/noscript', user => 'alice',
+      pass => 'alicepw', status => 500,
+      log => qr/PW0603: .*no PyWSGIAuthScript/ },
     { name => 'Digest: right password', digest => 1,
       path => '/feat/env/authdigest', user => 'alice', pass => 'alicepw',
       env => { REMOTE_USER => 'alice', AUTH_TYPE => 'Digest' } },
@@ -333,8 +345,9 @@ for my $row (@auth_rows) {
         if ($row->{log}) {
             my $log = wait_for_log($offset, $row->{log});
             like($log, $row->{log}, 'the log line');
-            my @lines = $log =~ /^.*PW06\d\d.*$/mg;
-            is(scalar @lines, 1, 'one PW06xx line') or diag($log);
+            my $one = $row->{one} || qr/PW06\d\d/;
+            my @lines = $log =~ /^.*$one.*$/mg;
+            is(scalar @lines, 1, 'one line') or diag($log);
         }
     };
 }
