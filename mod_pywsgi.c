@@ -6,6 +6,7 @@
  * draws the way a request takes through them.
  */
 #include "pw_common.h"
+#include "pw_auth.h"
 #include "pw_config.h"
 #include "pw_guard.h"
 #include "pw_handler.h"
@@ -58,6 +59,7 @@ static void pw_register_hooks(apr_pool_t *p)
     ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
+    pw_auth_register_hooks(p);
     pw_metrics_register_hooks(p);
     pw_status_register_hooks(p);
     pw_health_register_hooks(p);

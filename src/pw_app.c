@@ -284,7 +284,8 @@ static PyObject *resolve_callable(const pw_target_t *app, PyObject *module)
         Py_DECREF(obj);
         obj = next;
     }
-    if (obj && !PyCallable_Check(obj)) {
+    /* callable "": the module itself is wanted (PyWSGIAuthScript). */
+    if (obj && *app->callable && !PyCallable_Check(obj)) {
         PyErr_Format(PyExc_TypeError,
                      "'%s' in '%s' is a %s, not a WSGI "
                      "callable",

@@ -54,6 +54,8 @@ typedef struct {
     int pass_authorization; /* PW_UNSET, 0, 1 */
     int reload;             /* PW_UNSET, 0, 1 */
     int interp;             /* PW_UNSET or an interpreter index */
+    const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
+    int auth_interp;                /* its interpreter= (default main) */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -71,6 +73,8 @@ static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
 static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
                                char *const argv[]);
 static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[]);
 static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
@@ -139,6 +143,13 @@ const command_rec pw_config_cmds[] = {
     AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
                  "On|Off: keep request metrics in shared memory for the "
                  "pywsgi-status handler (default On)"),
+    /* Not in .htaccess: the script runs in the server's own Python. */
+    AP_INIT_TAKE_ARGV(
+        "PyWSGIAuthScript", cmd_auth_script, NULL, RSRC_CONF | ACCESS_CONF,
+        "FILE|package.module [interpreter=NAME]: the Python functions "
+        "(check_password, get_realm_hash, groups_for_user) behind "
+        "AuthBasicProvider pywsgi, AuthDigestProvider pywsgi and Require "
+        "pywsgi-group here"),
     AP_INIT_TAKE1(
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
         "SECONDS: log a warning for requests that take longer (decimals "
@@ -204,6 +215,8 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
     conf->reload = PW_MERGE(base, add, reload);
     conf->interp = PW_MERGE(base, add, interp);
+    conf->auth_script = add->auth_script ? add->auth_script : base->auth_script;
+    conf->auth_interp = add->auth_script ? add->auth_interp : base->auth_interp;
     return conf;
 }
 
@@ -480,6 +493,65 @@ static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag)
     return NULL;
 }
 
+/* The script is a target whose object is the module itself (callable ""):
+ * pw_auth.c looks its functions up by name. */
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[])
+{
+    pw_dir_conf_t *conf = dconf;
+    const char *name = cmd->cmd->name, *err = NULL, *slash;
+    const pw_target_t *script;
+    int i, interp = 0;
+
+    if (argc < 1) {
+        return apr_psprintf(cmd->pool,
+                            "%s needs a script file or package.module, e.g. "
+                            "'%s /srv/app/auth.py'",
+                            name, name);
+    }
+    slash = strrchr(argv[0], '/');
+    if (strchr(slash ? slash : argv[0], ':')) {
+        return apr_psprintf(cmd->pool,
+                            "%s: name the script or module only ('%s' names "
+                            "a callable): mod_pywsgi calls its "
+                            "check_password, get_realm_hash and "
+                            "groups_for_user",
+                            name, argv[0]);
+    }
+    for (i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "interpreter=", 12) == 0) {
+            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
+            if (interp < 0) {
+                return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+        }
+        else {
+            return apr_psprintf(cmd->pool,
+                                "%s: unknown option '%s' (known: "
+                                "interpreter=NAME)",
+                                name, argv[i]);
+        }
+    }
+    script = target_declare(cmd->pool, argv[0], "", NULL, &err);
+    if (script == NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", name, err);
+    }
+    if (script->kind == PW_TARGET_SCRIPT) {
+        apr_finfo_t finfo;
+        if (apr_stat(&finfo, script->path, APR_FINFO_TYPE, cmd->temp_pool)
+                != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+            return apr_psprintf(cmd->pool,
+                                "%s: script file '%s' does not "
+                                "exist or is not a regular file",
+                                name, script->path);
+        }
+    }
+    conf->auth_script = script;
+    conf->auth_interp = interp;
+    return NULL;
+}
+
 /* A whole number from 1 to max, or the directive's own error. */
 static const char *parse_count(cmd_parms *cmd, const char *arg, long max,
                                const char *what, long *out)
@@ -668,6 +740,14 @@ apr_interval_time_t pw_config_request_timeout(server_rec *s)
     return conf->request_timeout == PW_UNSET ? 0 : conf->request_timeout;
 }
 
+const pw_target_t *pw_config_auth_script(request_rec *r, int *interp)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+
+    *interp = d->auth_interp;
+    return d->auth_script;
+}
+
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out)
 {
@@ -832,7 +912,9 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         t.call_factory = 1;
         len -= 2;
     }
-    if (!is_dotted_name(callable, len)) {
+    /* "" from a directive (never from the config text, whose "file:" has
+     * an empty name after the colon): the module is the object. */
+    if (!(len == 0 && !colon) && !is_dotted_name(callable, len)) {
         *err = apr_psprintf(pconf,
                             "callable '%s' is not a Python name (nor "
                             "name() for a factory)",
