@@ -22,4 +22,9 @@ void pw_app_child_init(apr_pool_t *pchild);
 PyObject *pw_app_callable(const pw_target_t *app, int interp, int reload,
                           request_rec *r, server_rec *s);
 
+/* The target of a file served by handler (path: r->filename), callable
+ * "application", made on its first request in this child and kept.  No GIL
+ * needed. */
+const pw_target_t *pw_app_file_target(const char *path);
+
 #endif /* PW_APP_H */
