@@ -172,6 +172,7 @@ subtest 'a missing file: 404' => sub {
 subtest 'SetHandler in a <Directory> of the server config' => sub {
     make_path("$root/bob/cgi");
     spew("$root/bob/cgi/run", app_text('cgi'));
+    spew("$root/bob/cgi/util.py", "WHO = 'bob-cgi'\n");
     my ($res, $d) = get_json('bob.test', '/cgi/run/x');
     is($res->{status}, 200, 'GET /cgi/run/x: 200')
         or return diag($res->{error} // $res->{body});
