@@ -39,14 +39,17 @@ sub spew {
 }
 
 # A tenant's app: reports which util it imported and what it was given.
+# Its helper is "util" unless said otherwise: the apps of one virtual host
+# share an interpreter, so its other directories use other names.
 sub app_text {
-    my ($version) = @_;
+    my ($version, $helper) = @_;
+    $helper //= 'util';
     return <<"EOF_APP";
 import json
 import os
 import sys
 
-import util
+import $helper as util
 
 VERSION = "$version"
 try:        # CPython 3.11's private module; 0 is the main interpreter
@@ -171,8 +174,8 @@ subtest 'a missing file: 404' => sub {
 
 subtest 'SetHandler in a <Directory> of the server config' => sub {
     make_path("$root/bob/cgi");
-    spew("$root/bob/cgi/run", app_text('cgi'));
-    spew("$root/bob/cgi/util.py", "WHO = 'bob-cgi'\n");
+    spew("$root/bob/cgi/run", app_text('cgi', 'cgi_util'));
+    spew("$root/bob/cgi/cgi_util.py", "WHO = 'bob-cgi'\n");
     my ($res, $d) = get_json('bob.test', '/cgi/run/x');
     is($res->{status}, 200, 'GET /cgi/run/x: 200')
         or return diag($res->{error} // $res->{body});
@@ -191,8 +194,8 @@ subtest 'SetHandler in <Files> of a .htaccess' => sub {
     make_path("$root/bob/files");
     spew("$root/bob/files/.htaccess",
          "Options +ExecCGI\n<Files \"run.py\">\n    SetHandler pywsgi-script\n</Files>\n");
-    spew("$root/bob/files/run.py", app_text('files'));
-    spew("$root/bob/files/util.py", "WHO = 'bob-files'\n");
+    spew("$root/bob/files/run.py", app_text('files', 'files_util'));
+    spew("$root/bob/files/files_util.py", "WHO = 'bob-files'\n");
     my ($res, $d) = get_json('bob.test', '/files/run.py');
     is($res->{status}, 200, 'GET /files/run.py: 200')
         or return diag($res->{error} // $res->{body});
