@@ -35,6 +35,8 @@ PyWSGIScriptAlias / pwtest.envdump
 <VirtualHost 127.0.0.1:8599>
     PyWSGIScriptAlias /vhost $app
     PyWSGIPassAuthorization Off
+    PyWSGIInheritMounts Off
+    PyWSGIInterpreter %{SERVER}
 </VirtualHost>
 <Location /module>
     PyWSGIPassAuthorization Off
@@ -64,6 +66,26 @@ EOF
     ['PyWSGIPassAuthorization with a bad value',
      "PyWSGIPassAuthorization maybe\n", 'non-zero',
      qr/PyWSGIPassAuthorization/],
+    # Shared hosting (issue 16).
+    ['PyWSGIInterpreter %{RESOURCE} (not supported)',
+     "PyWSGIInterpreter %{RESOURCE}\n", 'non-zero',
+     qr/PyWSGIInterpreter\b.*%\{SERVER\}/],
+    ['PyWSGIInheritMounts inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIInheritMounts Off\n</Directory>\n",
+     'non-zero', qr/PyWSGIInheritMounts\b.*<VirtualHost>/],
+    ['PyWSGIScriptAlias inside <Location>',
+     "<Location /x>\n    PyWSGIScriptAlias /x $app\n</Location>\n",
+     'non-zero', qr/PyWSGIScriptAlias\b.*<VirtualHost>/],
+    ['PyWSGIPythonPath inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIPythonPath /tmp\n</Directory>\n",
+     'non-zero', qr/PyWSGIPythonPath\b/],
+    ['more virtual hosts than interpreters (one each for handler files)',
+     join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     'non-zero', qr/PW0704: .*PyWSGIInterpreter NAME/],
+    ['many virtual hosts sharing one interpreter',
+     "PyWSGIInterpreter tenants\n"
+     . join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     0, qr/Syntax OK/],
 );
 
 plan tests => scalar @rows;
