@@ -813,6 +813,20 @@ int pw_config_interp_lazy(int interp)
 int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
 {
     server_rec *s;
+    pw_server_conf_t *msc =
+        ap_get_module_config(main_s->module_config, &pywsgi_module);
+
+    /* mpm-itk: children run as root until a connection's process switches
+     * to its host's user; a preload would run app code as root. */
+    if (msc->preloads->nelts > 0 && ap_find_linked_module("mpm_itk.c")) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, main_s,
+                     "PW0706: PyWSGIPreload imports apps when a child "
+                     "starts, and under mpm-itk a child starts as root "
+                     "(it takes a tenant's user per connection): remove "
+                     "PyWSGIPreload; each app then loads on its first "
+                     "request, as its host's user");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
 
     for (s = main_s; s; s = s->next) {
         pw_server_conf_t *sc =
