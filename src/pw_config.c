@@ -128,8 +128,7 @@ const command_rec pw_config_cmds[] = {
         "TARGET [callable=NAME] [interpreter=NAME]: load the app when a "
         "child starts, not on its first request"),
     AP_INIT_FLAG(
-        "PyWSGIReload", cmd_reload, NULL,
-        RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
+        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
         "On|Off: reload an app whose file changed before the next request "
         "(default Off)"),
     AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL,
@@ -840,10 +839,10 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
             sc->vhost_interp = d->interp; /* the administrator chose */
             continue;
         }
-        name = apr_psprintf(
-            apr_hook_global_pool, "vhost:%s:%u",
-            s->server_hostname ? s->server_hostname : "?",
-            s->port ? s->port : (s->addrs ? s->addrs->host_port : 0));
+        name = apr_psprintf(apr_hook_global_pool, "vhost:%s:%u",
+                            s->server_hostname ? s->server_hostname : "?",
+                            s->port ? s->port
+                                    : (s->addrs ? s->addrs->host_port : 0));
         for (i = 1; i < interp_count; i++) {
             if (strcmp(interp_names[i], name) == 0) {
                 break;

@@ -6,7 +6,8 @@
  * and the content handler, the only place that maps an outcome to an HTTP
  * status.  The handler also serves files by handler ("AddHandler
  * pywsgi-script .wsgi" where Options ExecCGI is on, checked as mod_cgi
- * checks a CGI script): each file is an app of its own (file_route).  Locking: the handler takes the GIL through pw_interp once per
+ * checks a CGI script): each file is an app of its own (file_route).
+ * Locking: the handler takes the GIL through pw_interp once per
  * request and gives it back before returning; what it calls releases it
  * around blocking Apache calls.
  */

@@ -19,7 +19,14 @@
  * - program_name is the Python the module was built for, or the
  *   virtualenv's bin/python: Python then finds its prefix, and the venv's
  *   pyvenv.cfg, the way the interpreter on the command line does, whatever
- *   PATH the children inherited.
+ *   PATH the children inherited;
+ * - under mpm-itk the child (root) forks a process per connection, which
+ *   switches to the host's user: nothing here calls PyOS_AfterFork_Child()
+ *   there.  At that fork the child holds no GIL and runs no Python thread,
+ *   so the copy is consistent, and CPython 3.11's PyOS_AfterFork_Child()
+ *   would delete every sub-interpreter but main.  No app is loaded in the
+ *   root child (PyWSGIPreload is refused there, PW0706); docs/shared-
+ *   hosting.md.
  */
 #include "pw_python.h"
 #include "pw_app.h"
