@@ -27,7 +27,7 @@ use PWServer ();
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 13;
+plan tests => 14;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -135,6 +135,19 @@ subtest 'alice and bob, one child, same module names: not shared' => sub {
     is($b2->{who}, 'bob', 'and bob his');
     isnt($a1->{interp}, $b1->{interp}, 'two interpreters, one per virtual host');
     $conn->disconnect;
+};
+
+subtest 'interpreter=%{SERVER} on an alias: the host\'s interpreter' => sub {
+    my $conn = PWServer::Conn->new($vport);
+    my ($r1, $file) = get_json('alice.test', '/app.wsgi', $conn);
+    my ($r2, $alias) = get_json('alice.test', '/alias-app', $conn);
+    my ($r3, $bob) = get_json('bob.test', '/app.wsgi', $conn);
+    $conn->disconnect;
+    ok($file && $alias && $bob, 'three JSON answers') or return;
+    ok($r2->{reused} && $r3->{reused}, 'on one connection (one child)');
+    is($alias->{interp}, $file->{interp},
+       "the alias runs in alice's handler files' interpreter");
+    isnt($alias->{interp}, $bob->{interp}, "not in bob's");
 };
 
 subtest 'rewriting the file reloads it' => sub {
