@@ -23,11 +23,12 @@ use Apache::Test qw(-withtestmore);
 use File::Path qw(make_path remove_tree);
 use PWTest qw(decode_json_body log_offset wait_for_log);
 use PWServer ();
+use POSIX ();
 
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 14;
+plan tests => 15;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -74,7 +75,7 @@ EOF_APP
 my $live = "AddHandler pywsgi-script .wsgi\nOptions +ExecCGI\n";
 
 # Clean slate: what an earlier (killed) run left behind.
-for my $t (qw(alice bob)) {
+for my $t (qw(alice bob carol)) {
     unlink glob("$root/$t/*.wsgi"), "$root/$t/.htaccess";
     remove_tree(grep { -d } glob("$root/$t/*"));
 }
@@ -148,6 +149,31 @@ subtest 'interpreter=%{SERVER} on an alias: the host\'s interpreter' => sub {
     is($alias->{interp}, $file->{interp},
        "the alias runs in alice's handler files' interpreter");
     isnt($alias->{interp}, $bob->{interp}, "not in bob's");
+};
+
+subtest 'concurrent first requests make a host\'s interpreter once' => sub {
+    spew("$root/carol/app.wsgi", app_text('carol'));
+    spew("$root/carol/.htaccess", $live);
+    # 8 clients at once, each on a connection of its own: under worker and
+    # event, threads of one child race to make carol's interpreter.
+    my @kids;
+    for my $i (1 .. 8) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            my ($res, $d) = get_json('carol.test', '/app.wsgi');
+            POSIX::_exit($d && $d->{who} eq 'carol' ? 0 : 1);
+        }
+        push @kids, $pid;
+    }
+    my $ok = 0;
+    for my $pid (@kids) {
+        waitpid $pid, 0;
+        $ok++ if $? == 0;
+    }
+    is($ok, 8, 'all 8 got carol\'s app');
+    my ($res, $d) = get_json('carol.test', '/app.wsgi');
+    is($d && $d->{who}, 'carol', 'and it keeps answering');
 };
 
 subtest 'rewriting the file reloads it' => sub {
@@ -264,7 +290,7 @@ subtest 'PyWSGIInterpreter and PyWSGIScriptAlias in .htaccess: refused too' => s
 };
 
 # Leave the tree as committed.
-for my $t (qw(alice bob)) {
+for my $t (qw(alice bob carol)) {
     unlink glob("$root/$t/*.wsgi"), "$root/$t/.htaccess";
     remove_tree(grep { -d } glob("$root/$t/*"));
 }
