@@ -13,6 +13,7 @@
  * without the GIL; they live as long as the child.
  */
 #include "pw_app.h"
+#include "pw_interp.h"
 #include "pw_log.h"
 #include "apr_hash.h"
 #include "apr_md5.h"
@@ -43,6 +44,8 @@ static app_state_t *states; /* by target id */
 typedef struct {
     pw_target_t target; /* first: a pw_target_t * is a file_app_t * */
     app_state_t state;
+    int interp;              /* its own (%{RESOURCE}): 0 not yet, -1 none */
+    const char *interp_name; /* "file:PATH" */
 } file_app_t;
 
 /* First loads are rare; one lock for all apps of the child is enough. */
@@ -69,6 +72,22 @@ void pw_app_child_init(apr_pool_t *pchild)
 static APR_INLINE app_state_t *state_of(const pw_target_t *app)
 {
     return app->id >= 0 ? &states[app->id] : &((file_app_t *)app)->state;
+}
+
+int pw_app_file_interp(const pw_target_t *app, const char **name)
+{
+    file_app_t *f = (file_app_t *)app;
+    int interp;
+
+    apr_thread_mutex_lock(file_lock);
+    if (f->interp == 0) {
+        f->interp_name = apr_pstrcat(file_pool, "file:", app->path, NULL);
+        f->interp = pw_interp_reserve(f->interp_name);
+    }
+    interp = f->interp;
+    *name = f->interp_name;
+    apr_thread_mutex_unlock(file_lock);
+    return interp;
 }
 
 const pw_target_t *pw_app_file_target(const char *path)

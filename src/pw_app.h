@@ -27,4 +27,9 @@ PyObject *pw_app_callable(const pw_target_t *app, int interp, int reload,
  * needed. */
 const pw_target_t *pw_app_file_target(const char *path);
 
+/* The interpreter of the file's own (PyWSGIInterpreter %{RESOURCE}) for a
+ * target of pw_app_file_target(): an index reserved in this child on first
+ * use (and *name, "file:PATH"), or -1 when the child has none left. */
+int pw_app_file_interp(const pw_target_t *app, const char **name);
+
 #endif /* PW_APP_H */

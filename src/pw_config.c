@@ -286,6 +286,14 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
             if (interp == -1) {
                 return apr_psprintf(cmd->pool, "%s: %s", name, err);
             }
+            if (interp == PW_INTERP_FILE) {
+                return apr_psprintf(cmd->pool,
+                                    "%s: interpreter=%%{RESOURCE} is for "
+                                    "files served by handler; an alias "
+                                    "is one app: give it "
+                                    "interpreter=NAME",
+                                    name);
+            }
         }
         else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
             python_path = argv[i] + 12;
@@ -508,7 +516,8 @@ static const char *admin_global(cmd_parms *cmd)
 }
 
 /* An interpreter=/PyWSGIInterpreter value: a name (declared if new), or
- * %{SERVER} (PW_INTERP_VHOST), %{GLOBAL} (main, as mod_wsgi spells it).
+ * %{SERVER} (PW_INTERP_VHOST), %{GLOBAL} (main, as mod_wsgi spells it),
+ * %{RESOURCE} (PW_INTERP_FILE: one per file served by handler).
  * -1 and *err when bad. */
 static int interp_index(apr_pool_t *p, const char *name, const char **err)
 {
@@ -518,12 +527,15 @@ static int interp_index(apr_pool_t *p, const char *name, const char **err)
     if (strcmp(name, "%{GLOBAL}") == 0) {
         return 0;
     }
+    if (strcmp(name, "%{RESOURCE}") == 0) {
+        return PW_INTERP_FILE;
+    }
     if (name[0] == '%') {
         *err = apr_psprintf(p,
                             "'%s' is not an expansion mod_pywsgi knows: "
-                            "%%{SERVER} (one interpreter per virtual host) "
-                            "and %%{GLOBAL} (main) are; one interpreter "
-                            "per file (%%{RESOURCE}) is not supported",
+                            "%%{SERVER} (one interpreter per virtual "
+                            "host), %%{RESOURCE} (one per file served by "
+                            "handler) and %%{GLOBAL} (main) are",
                             name);
         return -1;
     }
@@ -752,7 +764,7 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
     out->interp = route->interp != -1     ? route->interp
                   : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
                                           : d->interp;
-    if (out->interp < 0) { /* %{SERVER} */
+    if (out->interp < 0) { /* %{SERVER}; %{RESOURCE} is for files */
         out->interp = sc->vhost_interp >= 0 ? sc->vhost_interp : 0;
     }
     out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
@@ -779,6 +791,9 @@ void pw_config_file_request(request_rec *r, const pw_route_t *route,
     if (d->interp == PW_UNSET && sc->vhost_interp >= 0) {
         out->interp = sc->vhost_interp;
     }
+    else if (d->interp == PW_INTERP_FILE) {
+        out->interp = PW_INTERP_FILE; /* the handler asks pw_app which */
+    }
     out->reload = 1;
 }
 
@@ -799,7 +814,9 @@ int pw_config_interp_count(void)
 
 int pw_config_interp_lazy(int interp)
 {
-    return interp > 0 && interp < interp_count && interp_lazy[interp];
+    /* Past the declared ones: a file's own (%{RESOURCE}), made at run
+     * time. */
+    return interp > 0 && (interp >= interp_count || interp_lazy[interp]);
 }
 
 /*

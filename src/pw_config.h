@@ -45,6 +45,11 @@ typedef struct {
     int interp;
 } pw_preload_t;
 
+/* pw_request_conf_t.interp after pw_config_file_request() under
+ * "PyWSGIInterpreter %{RESOURCE}": an interpreter of the file's own, which
+ * the handler gets from pw_app_file_interp(). */
+#define PW_INTERP_FILE (-3)
+
 /* What serving one request needs of the configuration, read once by the
  * handler (pw_config_request). */
 typedef struct {
@@ -84,7 +89,8 @@ int pw_config_interp_count(void);
 const char *pw_config_interp_name(int interp);
 
 /* Whether a child creates interp on first use rather than at its start
- * (the virtual hosts' interpreters for files served by handler). */
+ * (the virtual hosts' interpreters for files served by handler, and those
+ * past the declared ones: a file's own, pw_app_file_interp()). */
 int pw_config_interp_lazy(int interp);
 
 /* check_config: declare one interpreter per virtual host for its handler-

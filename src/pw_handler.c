@@ -117,7 +117,21 @@ static int pw_handler(request_rec *r)
         pw_config_request(r, route, &conf);
     }
     m.target = route->target;
-    m.interp_name = pw_config_interp_name(conf.interp);
+    if (conf.interp == PW_INTERP_FILE) {
+        conf.interp = pw_app_file_interp(route->target, &m.interp_name);
+        if (conf.interp < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0707: %s: no interpreter left in this child for "
+                          "%s (PyWSGIInterpreter %%{RESOURCE}: at most %d "
+                          "with the declared ones); give such files a "
+                          "shared interpreter (%%{SERVER} or NAME)",
+                          r->uri, r->filename, PW_MAX_INTERPS - 1);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    else {
+        m.interp_name = pw_config_interp_name(conf.interp);
+    }
     m.slow_request = conf.slow_request;
     pw_metrics_request_begin(m.target);
     tstate = pw_interp_acquire(conf.interp, &m.gil_wait);

@@ -27,6 +27,10 @@ static pw_interp_setup_fn setup_fn;
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static char create_failed[PW_MAX_INTERPS];
 
+/* Indexes handed out at run time (pw_interp_reserve), under create_lock. */
+static int next_free = PW_MAX_INTERPS;
+static const char *runtime_names[PW_MAX_INTERPS];
+
 /* This Apache thread's Python thread state in each interpreter, whether it
  * is serving a request right now, and the interpreter it is in. */
 static __thread PyThreadState *thread_states[PW_MAX_INTERPS];
@@ -62,9 +66,29 @@ PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited)
     return tstate;
 }
 
-void pw_interp_set_setup(pw_interp_setup_fn fn)
+void pw_interp_set_setup(pw_interp_setup_fn fn, int first_free)
 {
     setup_fn = fn;
+    next_free = first_free;
+}
+
+int pw_interp_reserve(const char *name)
+{
+    int interp = -1;
+
+    pthread_mutex_lock(&create_lock);
+    if (next_free < PW_MAX_INTERPS) {
+        interp = next_free++;
+        runtime_names[interp] = name;
+    }
+    pthread_mutex_unlock(&create_lock);
+    return interp;
+}
+
+const char *pw_interp_runtime_name(int interp)
+{
+    return interp >= 0 && interp < PW_MAX_INTERPS ? runtime_names[interp]
+                                                  : NULL;
 }
 
 PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited)

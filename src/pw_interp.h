@@ -29,6 +29,15 @@ PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited);
  */
 PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited);
 
+/* An index for an interpreter made at run time (one per file served by
+ * handler under %{RESOURCE}), named name (kept; not copied), or -1 when
+ * the child has none left.  No GIL needed; made on first use through
+ * pw_interp_acquire_new(). */
+int pw_interp_reserve(const char *name);
+
+/* The name given to pw_interp_reserve() for interp, or NULL. */
+const char *pw_interp_runtime_name(int interp);
+
 /* Give the GIL back; tstate is what pw_interp_acquire() returned. */
 void pw_interp_release(PyThreadState *tstate);
 
@@ -41,8 +50,10 @@ int pw_interp_current(void);
  * thread state current; 0, or -1 after logging why. */
 typedef int (*pw_interp_setup_fn)(int interp);
 
-/* The set-up pw_interp_acquire_new() calls (registered at child start). */
-void pw_interp_set_setup(pw_interp_setup_fn fn);
+/* The set-up pw_interp_acquire_new() calls (registered at child start),
+ * and the first index pw_interp_reserve() may hand out (the declared
+ * interpreters' count). */
+void pw_interp_set_setup(pw_interp_setup_fn fn, int first_free);
 
 /* GIL held, right after Python started in this thread: main is
  * interpreter 0, and this thread's state in it is tstate. */

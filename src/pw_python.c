@@ -99,7 +99,7 @@ void pw_python_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     report_startup(s);
-    pw_interp_set_setup(interp_setup_late);
+    pw_interp_set_setup(interp_setup_late, pw_config_interp_count());
     start_subinterpreters(s);
     python_up = 1;
     pw_interp_set_ready(1);
@@ -183,18 +183,23 @@ static int interp_setup(server_rec *s, int interp)
  * its handler-served files) held, in a request's thread. */
 static int interp_setup_late(int interp)
 {
+    const char *name = pw_interp_runtime_name(interp);
+
+    if (name == NULL) {
+        name = pw_config_interp_name(interp);
+    }
     if (interp_setup(main_server, interp) < 0) {
         pw_log_exception(NULL, main_server,
                          "PW0105: sub-interpreter '%s' could not"
                          " be set up in pid %" APR_PID_T_FMT "; its apps "
                          "will get 500:",
-                         pw_config_interp_name(interp), getpid());
+                         name, getpid());
         return -1;
     }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
                  "PW0705: sub-interpreter '%s' created in pid %" APR_PID_T_FMT
                  " on first use",
-                 pw_config_interp_name(interp), getpid());
+                 name, getpid());
     return 0;
 }
 

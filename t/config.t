@@ -37,6 +37,9 @@ PyWSGIScriptAlias / pwtest.envdump
     PyWSGIPassAuthorization Off
     PyWSGIInheritMounts Off
     PyWSGIInterpreter %{SERVER}
+    <Directory /tmp>
+        PyWSGIInterpreter %{RESOURCE}
+    </Directory>
 </VirtualHost>
 <Location /module>
     PyWSGIPassAuthorization Off
@@ -67,9 +70,12 @@ EOF
      "PyWSGIPassAuthorization maybe\n", 'non-zero',
      qr/PyWSGIPassAuthorization/],
     # Shared hosting (issue 16).
-    ['PyWSGIInterpreter %{RESOURCE} (not supported)',
-     "PyWSGIInterpreter %{RESOURCE}\n", 'non-zero',
-     qr/PyWSGIInterpreter\b.*%\{SERVER\}/],
+    ['PyWSGIInterpreter with an unknown expansion',
+     "PyWSGIInterpreter %{NOPE}\n", 'non-zero',
+     qr/PyWSGIInterpreter\b.*%\{SERVER\}.*%\{RESOURCE\}/],
+    ['interpreter=%{RESOURCE} on an alias',
+     "PyWSGIScriptAlias /x $app interpreter=%{RESOURCE}\n", 'non-zero',
+     qr/PyWSGIScriptAlias\b.*%\{RESOURCE\}.*interpreter=NAME/],
     ['PyWSGIInheritMounts inside <Directory>',
      "<Directory /tmp>\n    PyWSGIInheritMounts Off\n</Directory>\n",
      'non-zero', qr/PyWSGIInheritMounts\b.*<VirtualHost>/],

@@ -28,7 +28,7 @@ use POSIX ();
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 15;
+plan tests => 16;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -174,6 +174,45 @@ subtest 'concurrent first requests make a host\'s interpreter once' => sub {
     is($ok, 8, 'all 8 got carol\'s app');
     my ($res, $d) = get_json('carol.test', '/app.wsgi');
     is($d && $d->{who}, 'carol', 'and it keeps answering');
+};
+
+subtest 'PyWSGIInterpreter %{RESOURCE}: one interpreter per file' => sub {
+    make_path("$root/alice/perfile");
+    spew("$root/alice/perfile/.htaccess", $live);
+    # Each file marks a module both import; in one interpreter the second
+    # would see the first's mark.
+    spew("$root/alice/perfile/marks.py", "seen = []\n");
+    for my $f (qw(one two)) {
+        spew("$root/alice/perfile/$f.wsgi", <<"EOF_APP");
+import json
+
+import marks
+
+marks.seen.append("$f")
+try:
+    import _xxsubinterpreters as _subinterp
+    INTERP = int(_subinterp.get_current())
+except ImportError:
+    INTERP = None
+
+
+def application(environ, start_response):
+    body = json.dumps(dict(seen=marks.seen, interp=INTERP)).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+EOF_APP
+    }
+    my $conn = PWServer::Conn->new($vport);
+    my ($r1, $one) = get_json('alice.test', '/perfile/one.wsgi', $conn);
+    my ($r2, $two) = get_json('alice.test', '/perfile/two.wsgi', $conn);
+    my ($r3, $main) = get_json('alice.test', '/app.wsgi', $conn);
+    $conn->disconnect;
+    ok($one && $two && $main, 'three JSON answers') or return;
+    ok($r2->{reused} && $r3->{reused}, 'on one connection (one child)');
+    is_deeply($one->{seen}, ['one'], 'one.wsgi sees only its own mark');
+    is_deeply($two->{seen}, ['two'], 'two.wsgi sees only its own: another interpreter');
+    isnt($one->{interp}, $two->{interp}, 'two interpreters');
+    isnt($one->{interp}, $main->{interp}, 'neither is the host\'s');
 };
 
 subtest 'rewriting the file reloads it' => sub {
