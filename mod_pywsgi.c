@@ -50,7 +50,7 @@ static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    return OK;
+    return pw_config_check(pconf, s);
 }
 
 static void pw_register_hooks(apr_pool_t *p)

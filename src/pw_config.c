@@ -14,6 +14,14 @@
  * PyWSGIPythonPath, PyWSGIVirtualEnv and PyWSGIShutdownTimeout are process
  * wide (one Python per child) and so allowed in the main server config only;
  * so is PyWSGIHealthDrain (one drain file per node).
+ *
+ * Tenants (issue 16): a .htaccess may set PyWSGIReload (FileInfo) and
+ * PyWSGIPassAuthorization (AuthConfig), nothing else.  The other directives
+ * still reach their function from a .htaccess (OR_ALL in their overrides),
+ * so that the refusal names the fix rather than Apache's bare "not allowed
+ * here" (admin_only()).  Files served by handler get one interpreter per
+ * virtual host, declared in check_config (pw_config_check) and created in a
+ * child only when first used.
  */
 #include "pw_config.h"
 #include "pw_http.h"
@@ -36,6 +44,12 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_DEFAULT_INTERP             0 /* main */
 #define PW_DEFAULT_SLOW_REQUEST       0 /* off */
 
+/* PyWSGIInterpreter %{SERVER}: the virtual host's own interpreter. */
+#define PW_INTERP_VHOST (-2)
+
+/* Where an administrator's directive may go (admin_only()). */
+enum { PW_AT_SERVER, PW_AT_DIR, PW_AT_PROCESS };
+
 typedef struct {
     apr_array_header_t *routes;           /* pw_route_t, longest url first */
     apr_array_header_t *python_path;      /* const char *; main server only */
@@ -48,6 +62,8 @@ typedef struct {
     int max_requests;                     /* 0: off; main server only */
     apr_off_t max_memory;                 /* 0: off; main server only */
     const char *health_drain;             /* NULL: none; main server only */
+    int inherit_mounts;                   /* PW_UNSET, 0, 1 */
+    int vhost_interp; /* the host's interpreter (pw_config_check), or -1 */
 } pw_server_conf_t;
 
 typedef struct {
@@ -84,6 +100,10 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
                                     const char *arg);
+static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag);
+static const char *admin_only(cmd_parms *cmd, int where);
+static const char *admin_global(cmd_parms *cmd);
+static int interp_index(apr_pool_t *p, const char *name, const char **err);
 static void routes_sort(apr_array_header_t *routes);
 static int interp_declare(apr_pool_t *p, const char *name, const char **err);
 static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
@@ -94,53 +114,58 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
 /* What the directives declared, for this reading of the configuration
  * (reset in pre_config; the children inherit it). */
 static const char *interp_names[PW_MAX_INTERPS] = { "main" };
+static char interp_lazy[PW_MAX_INTERPS]; /* created on first use */
 static int interp_count = 1;
 static apr_array_header_t *targets; /* const pw_target_t *, by id */
 static apr_hash_t *target_index;    /* key of a target -> pw_target_t */
 
 const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV(
-        "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
+        "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF | OR_ALL,
         "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
         "[python-path=DIR:DIR]: serve the WSGI application TARGET (a script "
         "file or package.module:callable) at URL-PATH"),
     AP_INIT_TAKE1(
-        "PyWSGIInterpreter", cmd_interpreter, NULL, RSRC_CONF | ACCESS_CONF,
-        "main|NAME: the Python interpreter apps run in (default main; a "
+        "PyWSGIInterpreter", cmd_interpreter, NULL,
+        RSRC_CONF | ACCESS_CONF | OR_ALL,
+        "main|NAME|%{SERVER}: the Python interpreter apps run in (default "
+        "main, and the virtual host's own for files served by handler; a "
         "NAME is a sub-interpreter of its own)"),
     AP_INIT_TAKE_ARGV(
-        "PyWSGIPreload", cmd_preload, NULL, RSRC_CONF,
+        "PyWSGIPreload", cmd_preload, NULL, RSRC_CONF | OR_ALL,
         "TARGET [callable=NAME] [interpreter=NAME]: load the app when a "
         "child starts, not on its first request"),
     AP_INIT_FLAG(
-        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF,
+        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
         "On|Off: reload an app whose file changed before the next request "
         "(default Off)"),
-    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL,
+                  RSRC_CONF | OR_ALL,
                   "SECONDS: interrupt a request that runs longer and "
                   "answer 504 (default 0, off)"),
     AP_INIT_TAKE1(
-        "PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF,
+        "PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF | OR_ALL,
         "N: recycle a child (graceful exit) after N requests (default 0, "
         "off)"),
     AP_INIT_TAKE1(
-        "PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF,
+        "PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF | OR_ALL,
         "MB: recycle a child (graceful exit) once its resident memory "
         "passes MB megabytes (default 0, off)"),
-    AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL, RSRC_CONF,
+    AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL,
+                    RSRC_CONF | OR_ALL,
                     "DIR...: directories put in front of sys.path"),
     AP_INIT_TAKE1(
-        "PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
+        "PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF | OR_ALL,
         "DIR: the virtualenv (a directory holding pyvenv.cfg) Python runs in"),
     AP_INIT_TAKE1("PyWSGIShutdownTimeout", cmd_shutdown_timeout, NULL,
-                  RSRC_CONF,
+                  RSRC_CONF | OR_ALL,
                   "SECONDS: how long a child may spend finalising Python "
                   "when it exits (default 5)"),
     AP_INIT_FLAG("PyWSGIPassAuthorization", cmd_pass_authorization, NULL,
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On|Off: pass the Authorization header to the app as "
                  "HTTP_AUTHORIZATION (default Off)"),
-    AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
+    AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF | OR_ALL,
                  "On|Off: keep request metrics in shared memory for the "
                  "pywsgi-status handler (default On)"),
     /* Not in .htaccess: the script runs in the server's own Python. */
@@ -151,12 +176,16 @@ const command_rec pw_config_cmds[] = {
         "AuthBasicProvider pywsgi, AuthDigestProvider pywsgi and Require "
         "pywsgi-group here"),
     AP_INIT_TAKE1(
-        "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
+        "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF | OR_ALL,
         "SECONDS: log a warning for requests that take longer (decimals "
         "allowed; default 0, off)"),
     AP_INIT_TAKE1("PyWSGIHealthDrain", cmd_health_drain, NULL, RSRC_CONF,
                   "FILE: while it exists, the pywsgi-health handler answers "
                   "503 (drain this node before stopping it)"),
+    AP_INIT_FLAG("PyWSGIInheritMounts", cmd_inherit_mounts, NULL,
+                 RSRC_CONF | OR_ALL,
+                 "On|Off: a virtual host also serves the main server's "
+                 "PyWSGIScriptAlias mounts (default On)"),
     { NULL }
 };
 
@@ -171,6 +200,8 @@ void *pw_config_server_create(apr_pool_t *p, server_rec *s)
     conf->slow_request = PW_UNSET;
     conf->request_timeout = PW_UNSET;
     conf->preloads = apr_array_make(p, 1, sizeof(pw_preload_t));
+    conf->inherit_mounts = PW_UNSET;
+    conf->vhost_interp = -1;
     return conf;
 }
 
@@ -181,8 +212,12 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
 
     /* The vhost's routes first: on equal URL-PATHs its own line wins, as
      * routes_sort() keeps the order of equal lengths. */
-    conf->routes = apr_array_append(p, add->routes, base->routes);
+    conf->routes = add->inherit_mounts == 0
+                       ? apr_array_copy(p, add->routes)
+                       : apr_array_append(p, add->routes, base->routes);
     routes_sort(conf->routes);
+    conf->inherit_mounts = add->inherit_mounts;
+    conf->vhost_interp = -1;
     /* Process-wide settings are only ever set on the main server. */
     conf->python_path = base->python_path;
     conf->venv = base->venv;
@@ -248,6 +283,9 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     const pw_target_t *app;
     int i, interp = -1;
 
+    if ((err = admin_only(cmd, PW_AT_SERVER)) != NULL) {
+        return err;
+    }
     if (argc < 2) {
         return apr_psprintf(cmd->pool,
                             "%s needs URL-PATH and TARGET, e.g. "
@@ -265,9 +303,17 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
             callable = argv[i] + 9;
         }
         else if (strncmp(argv[i], "interpreter=", 12) == 0) {
-            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
-            if (interp < 0) {
+            interp = interp_index(cmd->pool, argv[i] + 12, &err);
+            if (interp == -1) {
                 return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+            if (interp == PW_INTERP_FILE) {
+                return apr_psprintf(cmd->pool,
+                                    "%s: interpreter=%%{RESOURCE} is for "
+                                    "files served by handler; an alias "
+                                    "is one app: give it "
+                                    "interpreter=NAME",
+                                    name);
             }
         }
         else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
@@ -317,7 +363,7 @@ static const char *cmd_python_path(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
 
     if (err) {
         return apr_pstrcat(cmd->pool, err,
@@ -334,7 +380,7 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     const char *dir, *cfg;
     apr_finfo_t finfo;
 
@@ -370,7 +416,7 @@ static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     char *end;
     long secs;
 
@@ -398,7 +444,7 @@ static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
 
     if (err) {
         return apr_pstrcat(cmd->pool, err,
@@ -417,7 +463,11 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     char *end;
     double secs = strtod(arg, &end);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
 
+    if (err) {
+        return err;
+    }
     if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 86400) {
         return apr_psprintf(cmd->pool,
                             "%s: '%s' is not a number of seconds "
@@ -428,12 +478,101 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
+
+    if (err) {
+        return err;
+    }
+    conf->inherit_mounts = flag;
+    return NULL;
+}
+
+/* NULL when cmd may be used where it is, else the refusal.  A .htaccess is
+ * a tenant's: none of the directives that call this is theirs to set. */
+static const char *admin_only(cmd_parms *cmd, int where)
+{
+    const char *name = cmd->cmd->name;
+
+    if (ap_check_cmd_context(cmd, NOT_IN_HTACCESS) != NULL) {
+        return apr_psprintf(
+            cmd->pool,
+            "%s is %s, so not in .htaccess: the server's administrator "
+            "sets it in %s%s",
+            name,
+            where == PW_AT_PROCESS ? "process wide (one Python per child)"
+                                   : "a server setting",
+            where == PW_AT_PROCESS ? "the main server configuration"
+            : where == PW_AT_DIR   ? "the server configuration (server, "
+                                     "<VirtualHost> or <Directory>)"
+                                   : "the server configuration or a "
+                                     "<VirtualHost>",
+            where == PW_AT_PROCESS ? ""
+                                   : " (a tenant serves a file as an app "
+                                     "with 'AddHandler pywsgi-script .wsgi' "
+                                     "and 'Options +ExecCGI' in .htaccess; "
+                                     "see docs/shared-hosting.md)");
+    }
+    if (where != PW_AT_DIR) {
+        const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+        if (err) {
+            return apr_pstrcat(cmd->pool, err,
+                               " (it belongs in the server configuration "
+                               "or a <VirtualHost>)",
+                               NULL);
+        }
+    }
+    return NULL;
+}
+
+/* A process-wide directive: the main server configuration only. */
+static const char *admin_global(cmd_parms *cmd)
+{
+    const char *err = admin_only(cmd, PW_AT_PROCESS);
+
+    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+/* An interpreter=/PyWSGIInterpreter value: a name (declared if new), or
+ * %{SERVER} (PW_INTERP_VHOST), %{GLOBAL} (main, as mod_wsgi spells it),
+ * %{RESOURCE} (PW_INTERP_FILE: one per file served by handler).
+ * -1 and *err when bad. */
+static int interp_index(apr_pool_t *p, const char *name, const char **err)
+{
+    if (strcmp(name, "%{SERVER}") == 0) {
+        return PW_INTERP_VHOST;
+    }
+    if (strcmp(name, "%{GLOBAL}") == 0) {
+        return 0;
+    }
+    if (strcmp(name, "%{RESOURCE}") == 0) {
+        return PW_INTERP_FILE;
+    }
+    if (name[0] == '%') {
+        *err = apr_psprintf(p,
+                            "'%s' is not an expansion mod_pywsgi knows: "
+                            "%%{SERVER} (one interpreter per virtual "
+                            "host), %%{RESOURCE} (one per file served by "
+                            "handler) and %%{GLOBAL} (main) are",
+                            name);
+        return -1;
+    }
+    return interp_declare(p, name, err);
+}
+
 static const char *cmd_interpreter(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    const char *err = NULL;
-    int interp = interp_declare(cmd->pool, arg, &err);
+    const char *err = admin_only(cmd, PW_AT_DIR);
+    int interp;
 
-    if (interp < 0) {
+    if (err) {
+        return err;
+    }
+    interp = interp_index(cmd->pool, arg, &err);
+    if (interp == -1) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
     }
     ((pw_dir_conf_t *)dconf)->interp = interp;
@@ -445,7 +584,7 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     const char *callable = NULL;
     pw_preload_t *pre;
     const pw_target_t *app;
@@ -575,9 +714,10 @@ static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     long v;
-    const char *err = parse_count(cmd, arg, 86400, "a number of seconds", &v);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
 
-    if (err) {
+    if (err
+        || (err = parse_count(cmd, arg, 86400, "a number of seconds", &v))) {
         return err;
     }
     conf->request_timeout = apr_time_from_sec(v);
@@ -589,7 +729,7 @@ static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     long v;
 
     if (err
@@ -607,7 +747,7 @@ static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     long v;
 
     if (err
@@ -756,9 +896,12 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         ap_get_module_config(r->server->module_config, &pywsgi_module);
 
     /* The alias's interpreter=, else PyWSGIInterpreter, else main. */
-    out->interp = route->interp >= 0      ? route->interp
+    out->interp = route->interp != -1     ? route->interp
                   : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
                                           : d->interp;
+    if (out->interp < 0) { /* %{SERVER}; %{RESOURCE} is for files */
+        out->interp = sc->vhost_interp >= 0 ? sc->vhost_interp : 0;
+    }
     out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
     out->pass_authorization = d->pass_authorization == PW_UNSET
                                   ? PW_DEFAULT_PASS_AUTHORIZATION
@@ -769,11 +912,32 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
                                                      : sc->slow_request;
 }
 
+void pw_config_file_request(request_rec *r, const pw_route_t *route,
+                            pw_request_conf_t *out)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    pw_server_conf_t *sc =
+        ap_get_module_config(r->server->module_config, &pywsgi_module);
+
+    pw_config_request(r, route, out);
+    /* A file served by handler runs in its virtual host's interpreter
+     * unless PyWSGIInterpreter says otherwise, and is reloaded when it
+     * changes: a tenant's edit is their deployment. */
+    if (d->interp == PW_UNSET && sc->vhost_interp >= 0) {
+        out->interp = sc->vhost_interp;
+    }
+    else if (d->interp == PW_INTERP_FILE) {
+        out->interp = PW_INTERP_FILE; /* the handler asks pw_app which */
+    }
+    out->reload = 1;
+}
+
 /* ---- declarations: interpreter names and targets ------------------------ */
 
 void pw_config_pre_config(apr_pool_t *pconf)
 {
     interp_count = 1;
+    memset(interp_lazy, 0, sizeof(interp_lazy));
     targets = apr_array_make(pconf, 4, sizeof(const pw_target_t *));
     target_index = apr_hash_make(pconf);
 }
@@ -781,6 +945,81 @@ void pw_config_pre_config(apr_pool_t *pconf)
 int pw_config_interp_count(void)
 {
     return interp_count;
+}
+
+int pw_config_interp_lazy(int interp)
+{
+    /* Past the declared ones: a file's own (%{RESOURCE}), made at run
+     * time. */
+    return interp > 0 && (interp >= interp_count || interp_lazy[interp]);
+}
+
+/*
+ * check_config (also run by configtest): each virtual host whose handler-
+ * served files would run in its own interpreter (no PyWSGIInterpreter NAME
+ * at its server level) gets one, named "vhost:NAME:PORT".  Only declared:
+ * a child creates it when a request first needs it (pw_interp.c), so hosts
+ * that serve no such file pay nothing.
+ */
+int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
+{
+    server_rec *s;
+    pw_server_conf_t *msc =
+        ap_get_module_config(main_s->module_config, &pywsgi_module);
+
+    /* mpm-itk: children run as root until a connection's process switches
+     * to its host's user; a preload would run app code as root. */
+    if (msc->preloads->nelts > 0 && ap_find_linked_module("mpm_itk.c")) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, main_s,
+                     "PW0706: PyWSGIPreload imports apps when a child "
+                     "starts, and under mpm-itk a child starts as root "
+                     "(it takes a tenant's user per connection): remove "
+                     "PyWSGIPreload; each app then loads on its first "
+                     "request, as its host's user");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (s = main_s; s; s = s->next) {
+        pw_server_conf_t *sc =
+            ap_get_module_config(s->module_config, &pywsgi_module);
+        pw_dir_conf_t *d =
+            ap_get_module_config(s->lookup_defaults, &pywsgi_module);
+        const char *name;
+        int i;
+
+        if (d->interp >= 0) {
+            sc->vhost_interp = d->interp; /* the administrator chose */
+            continue;
+        }
+        name = apr_psprintf(apr_hook_global_pool, "vhost:%s:%u",
+                            s->server_hostname ? s->server_hostname : "?",
+                            s->port ? s->port
+                                    : (s->addrs ? s->addrs->host_port : 0));
+        for (i = 1; i < interp_count; i++) {
+            if (strcmp(interp_names[i], name) == 0) {
+                break;
+            }
+        }
+        if (i == interp_count) {
+            if (interp_count == PW_MAX_INTERPS) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "PW0704: more than %d interpreters: virtual "
+                             "host %s would need one of its own for the "
+                             "files it serves by handler (pywsgi-script). "
+                             "Give such hosts a shared one with "
+                             "'PyWSGIInterpreter NAME' in their "
+                             "<VirtualHost> (or in the main server, for "
+                             "all)",
+                             PW_MAX_INTERPS - 1, name);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            interp_names[interp_count] = name;
+            interp_lazy[interp_count] = 1;
+            interp_count++;
+        }
+        sc->vhost_interp = i;
+    }
+    return OK;
 }
 
 const char *pw_config_interp_name(int interp)

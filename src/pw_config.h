@@ -17,7 +17,8 @@ typedef enum {
 /* A WSGI application as configured.  The same target named twice (two
  * vhosts, two prefixes) is one pw_target_t, so it loads once per child. */
 typedef struct {
-    int id;             /* 0..pw_config_target_count()-1 */
+    int id; /* 0..pw_config_target_count()-1; -1: a file served by handler
+             * (pw_app.c makes those in each child) */
     const char *target; /* as written in the config, for log lines */
     pw_target_kind_t kind;
     const char *path;        /* script file, or dotted module name */
@@ -44,6 +45,11 @@ typedef struct {
     const pw_target_t *target;
     int interp;
 } pw_preload_t;
+
+/* pw_request_conf_t.interp after pw_config_file_request() under
+ * "PyWSGIInterpreter %{RESOURCE}": an interpreter of the file's own, which
+ * the handler gets from pw_app_file_interp(). */
+#define PW_INTERP_FILE (-3)
 
 /* What serving one request needs of the configuration, read once by the
  * handler (pw_config_request). */
@@ -77,9 +83,24 @@ const pw_target_t *pw_config_auth_script(request_rec *r, int *interp);
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out);
 
+/* The same for a file served by handler (pywsgi-script without a
+ * PyWSGIScriptAlias): its virtual host's interpreter by default, and
+ * always reloaded when the file changes. */
+void pw_config_file_request(request_rec *r, const pw_route_t *route,
+                            pw_request_conf_t *out);
+
 /* Every declared interpreter: index 0 is "main". */
 int pw_config_interp_count(void);
 const char *pw_config_interp_name(int interp);
+
+/* Whether a child creates interp on first use rather than at its start
+ * (the virtual hosts' interpreters for files served by handler, and those
+ * past the declared ones: a file's own, pw_app_file_interp()). */
+int pw_config_interp_lazy(int interp);
+
+/* check_config: declare one interpreter per virtual host for its handler-
+ * served files.  OK, or an error (logged, PW0704) past PW_MAX_INTERPS. */
+int pw_config_check(apr_pool_t *pconf, server_rec *s);
 
 /* Every declared target, by id. */
 int pw_config_target_count(void);

@@ -36,6 +36,11 @@ PyWSGIScriptAlias / pwtest.envdump
 <VirtualHost 127.0.0.1:8599>
     PyWSGIScriptAlias /vhost $app
     PyWSGIPassAuthorization Off
+    PyWSGIInheritMounts Off
+    PyWSGIInterpreter %{SERVER}
+    <Directory /tmp>
+        PyWSGIInterpreter %{RESOURCE}
+    </Directory>
 </VirtualHost>
 <Location /module>
     PyWSGIPassAuthorization Off
@@ -100,6 +105,29 @@ EOF
     ['Require pywsgi-group without a group',
      "<Location />\n    Require pywsgi-group\n</Location>\n",
      'non-zero', qr/pywsgi-group needs one or more group names/],
+    # Shared hosting (issue 16).
+    ['PyWSGIInterpreter with an unknown expansion',
+     "PyWSGIInterpreter %{NOPE}\n", 'non-zero',
+     qr/PyWSGIInterpreter\b.*%\{SERVER\}.*%\{RESOURCE\}/],
+    ['interpreter=%{RESOURCE} on an alias',
+     "PyWSGIScriptAlias /x $app interpreter=%{RESOURCE}\n", 'non-zero',
+     qr/PyWSGIScriptAlias\b.*%\{RESOURCE\}.*interpreter=NAME/],
+    ['PyWSGIInheritMounts inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIInheritMounts Off\n</Directory>\n",
+     'non-zero', qr/PyWSGIInheritMounts\b.*<VirtualHost>/],
+    ['PyWSGIScriptAlias inside <Location>',
+     "<Location /x>\n    PyWSGIScriptAlias /x $app\n</Location>\n",
+     'non-zero', qr/PyWSGIScriptAlias\b.*<VirtualHost>/],
+    ['PyWSGIPythonPath inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIPythonPath /tmp\n</Directory>\n",
+     'non-zero', qr/PyWSGIPythonPath\b/],
+    ['more virtual hosts than interpreters (one each for handler files)',
+     join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     'non-zero', qr/PW0704: .*PyWSGIInterpreter NAME/],
+    ['many virtual hosts sharing one interpreter',
+     "PyWSGIInterpreter tenants\n"
+     . join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     0, qr/Syntax OK/],
 );
 
 plan tests => scalar @rows;
