@@ -370,19 +370,24 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
                               apr_pool_cleanup_null);
 }
 
-/* The first slot nobody lives in, else one whose child died unannounced;
- * -1 if none. */
+/* A slot still marked live with this very pid first: its child died
+ * without a word (SIGKILL) and the kernel gave its pid to us, so it is
+ * ours to retake -- taking another would list the pid twice.  Then the
+ * first slot nobody lives in, else one whose child died unannounced; -1
+ * if none. */
 static int claim_slot(pid_t pid)
 {
     int pass, i, a;
 
-    for (pass = 0; pass < 2; pass++) {
+    for (pass = 0; pass < 3; pass++) {
         for (i = 0; i < g.nslots; i++) {
             pw_slot_t *slot = slot_at(i);
             apr_uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
             int live = SLOT_STATE(w) == SLOT_LIVE;
 
-            if (pass == 0 ? live : !live || !pid_gone(SLOT_PID(w))) {
+            if (pass == 0   ? !live || SLOT_PID(w) != pid
+                : pass == 1 ? live
+                            : !live || !pid_gone(SLOT_PID(w))) {
                 continue;
             }
             if (!PW_CAS(&slot->owner, &w, SLOT_WORD(SLOT_LIVE, pid))) {
@@ -399,7 +404,7 @@ static int claim_slot(pid_t pid)
                 PW_STORE(&counters_of(slot, a)->in_flight, 0);
             }
             PW_ADD(&g.head->child_starts, 1);
-            if (pass == 1) {
+            if (pass != 1) {
                 PW_ADD(&g.head->child_exits, 1); /* it died */
             }
             return i;
@@ -665,10 +670,55 @@ done:
 
 /* --- reading ----------------------------------------------------------- */
 
+typedef struct {
+    pid_t pid;
+    apr_time_t started;
+    int slot;
+} live_slot_t;
+
+static int live_slot_cmp(const void *x, const void *y)
+{
+    const live_slot_t *a = x, *b = y;
+
+    if (a->pid != b->pid) {
+        return a->pid < b->pid ? -1 : 1;
+    }
+    return a->started > b->started ? -1 : a->started < b->started;
+}
+
+/* Slots marked live whose pid a newer live slot also has: a child that
+ * died unannounced and whose pid went to a new child before that child
+ * could retake the slot (claim_slot).  The newest wins, so no pid is ever
+ * listed twice (Prometheus rejects a scrape with two equal series). */
+static char *shadowed_slots(apr_pool_t *p)
+{
+    char *shadowed = apr_pcalloc(p, g.nslots + 1);
+    live_slot_t *ls = apr_palloc(p, (g.nslots + 1) * sizeof(*ls));
+    int i, n = 0;
+
+    for (i = 0; i < g.nslots; i++) {
+        apr_uint64_t w = __atomic_load_n(&slot_at(i)->owner, __ATOMIC_ACQUIRE);
+
+        if (SLOT_STATE(w) == SLOT_LIVE) {
+            ls[n].pid = SLOT_PID(w);
+            ls[n].started = PW_LOAD(&slot_at(i)->started);
+            ls[n++].slot = i;
+        }
+    }
+    qsort(ls, n, sizeof(*ls), live_slot_cmp);
+    for (i = 1; i < n; i++) {
+        if (ls[i].pid == ls[i - 1].pid) {
+            shadowed[ls[i].slot] = 1;
+        }
+    }
+    return shadowed;
+}
+
 pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
 {
     pw_metrics_snapshot_t *snap;
     pw_metrics_app_t *apps;
+    char *shadowed;
     int i, a, b, n;
 
     if (g.head == NULL) {
@@ -682,6 +732,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     snap->child_starts = PW_LOAD(&g.head->child_starts);
     snap->child_exits = PW_LOAD(&g.head->child_exits);
 
+    shadowed = shadowed_slots(p);
     for (i = 0; i <= g.nslots; i++) {
         pw_slot_t *slot = slot_at(i);
         apr_uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
@@ -691,8 +742,9 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
         if (!overflow && SLOT_STATE(w) == SLOT_FREE) {
             continue; /* never used: nothing but zeros */
         }
-        live =
-            overflow || (SLOT_STATE(w) == SLOT_LIVE && !pid_gone(SLOT_PID(w)));
+        live = overflow
+               || (SLOT_STATE(w) == SLOT_LIVE && !shadowed[i]
+                   && !pid_gone(SLOT_PID(w)));
         if (!live) {
             /* Exited, or died without a word (its slot not yet retaken,
              * which will count it): either way gone. */
