@@ -52,6 +52,7 @@ typedef struct {
     int pass_authorization; /* PW_UNSET, 0, 1 */
     int reload;             /* PW_UNSET, 0, 1 */
     int interp;             /* PW_UNSET or an interpreter index */
+    int status;             /* PW_UNSET or a pw_status_mode_t */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -74,6 +75,7 @@ static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static void routes_sort(apr_array_header_t *routes);
@@ -135,6 +137,12 @@ const command_rec pw_config_cmds[] = {
     AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
                  "On|Off: keep request metrics in shared memory for the "
                  "pywsgi-status handler (default On)"),
+    /* Not in .htaccess (no OR_* class): which URLs publish the figures is
+     * the administrator's choice, never a tenant's (issue 12). */
+    AP_INIT_TAKE1("PyWSGIStatus", cmd_status, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Off|On|Host: serve the pywsgi-status page here, with "
+                  "every figure (On) or only this virtual host's apps "
+                  "(Host); default Off"),
     AP_INIT_TAKE1(
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
         "SECONDS: log a warning for requests that take longer (decimals "
@@ -185,6 +193,7 @@ void *pw_config_dir_create(apr_pool_t *p, char *dir)
     conf->pass_authorization = PW_UNSET;
     conf->reload = PW_UNSET;
     conf->interp = PW_UNSET;
+    conf->status = PW_UNSET;
     return conf;
 }
 
@@ -196,6 +205,7 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
     conf->reload = PW_MERGE(base, add, reload);
     conf->interp = PW_MERGE(base, add, interp);
+    conf->status = PW_MERGE(base, add, status);
     return conf;
 }
 
@@ -288,6 +298,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->url_len = len;
     route->target = app;
     route->interp = interp;
+    route->server = cmd->server;
     routes_sort(conf->routes);
     return NULL;
 }
@@ -404,6 +415,29 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                             cmd->cmd->name, arg);
     }
     conf->slow_request = (apr_interval_time_t)(secs * APR_USEC_PER_SEC);
+    return NULL;
+}
+
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pw_dir_conf_t *conf = dconf;
+
+    if (strcasecmp(arg, "Off") == 0) {
+        conf->status = PW_STATUS_OFF;
+    }
+    else if (strcasecmp(arg, "On") == 0) {
+        conf->status = PW_STATUS_ON;
+    }
+    else if (strcasecmp(arg, "Host") == 0) {
+        conf->status = PW_STATUS_HOST;
+    }
+    else {
+        return apr_psprintf(cmd->pool,
+                            "PyWSGIStatus: '%s' is not Off, On or Host "
+                            "(On: every figure; Host: only this virtual "
+                            "host's apps)",
+                            arg);
+    }
     return NULL;
 }
 
@@ -554,6 +588,19 @@ pw_route_t *pw_config_route(server_rec *s, const char *uri)
         }
     }
     return NULL;
+}
+
+const apr_array_header_t *pw_config_routes(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->routes;
+}
+
+pw_status_mode_t pw_config_status(request_rec *r)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return d->status == PW_UNSET ? PW_STATUS_OFF : d->status;
 }
 
 const apr_array_header_t *pw_config_python_path(server_rec *s)

@@ -12,6 +12,7 @@
  * so are not counted as app requests.
  */
 #include "pw_status.h"
+#include "pw_config.h"
 #include "pw_metrics.h"
 #include "ap_mpm.h"
 #include "mod_status.h"
@@ -56,9 +57,21 @@ static int status_handler(request_rec *r)
 {
     const char *format;
     pw_metrics_snapshot_t *snap;
+    pw_status_mode_t mode;
 
     if (r->handler == NULL || strcmp(r->handler, PW_STATUS_HANDLER) != 0) {
         return DECLINED;
+    }
+    /* SetHandler can come from a tenant's .htaccess; PyWSGIStatus cannot
+     * (no override class), so it is the administrator's word. */
+    mode = pw_config_status(r);
+    if (mode == PW_STATUS_OFF) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "PW0505: %s: handler %s refused: PyWSGIStatus is not "
+                      "On or Host for this URL in the server configuration "
+                      "(it cannot be set in .htaccess)",
+                      r->uri, PW_STATUS_HANDLER);
+        return HTTP_NOT_FOUND;
     }
     r->allowed |= (AP_METHOD_BIT << M_GET);
     if (r->method_number != M_GET) {

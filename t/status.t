@@ -6,7 +6,13 @@
 #     /proc/sys/kernel/ns_last_pid makes the replacement get the dead
 #     child's pid) leaves no duplicate series in the Prometheus scrape,
 #     checked with prometheus_client's parser and a "no two samples with the
-#     same name and labels" pass over every family.
+#     same name and labels" pass over every family;
+#  2. a tenant's .htaccess (AllowOverride FileInfo) cannot publish the
+#     figures: SetHandler pywsgi-status there is refused (404, one PW0505
+#     line) and PyWSGIStatus is not allowed there; the administrator's
+#     PyWSGIStatus On location serves them; and what a client puts in the
+#     URL (%0a, %0d, ESC) cannot forge a line in the error log through the
+#     module's own lines (PW0301) or the app's stdout/stderr (CWE-117).
 use strict;
 use warnings FATAL => 'all';
 
@@ -27,7 +33,7 @@ my $top    = Apache::Test::vars('top_dir');
 my $PYTHON = '/usr/bin/python3';
 my $STATUS = '/pywsgi-status';
 
-plan tests => 1;
+plan tests => 3;
 
 # The Prometheus text through prometheus_client's parser, then every family's
 # samples checked for a repeated (name, labels): Prometheus rejects a whole
@@ -162,6 +168,7 @@ subtest 'a pid reused after SIGKILL: no duplicate series' => sub {
 PyWSGIScriptAlias /m \@TOP\@/t/apps/metrics_app.py
 <Location $STATUS>
     SetHandler pywsgi-status
+    PyWSGIStatus On
 </Location>
 CONF
     ok($srv->start, 'private server in a pid namespace') or return diag($srv->{error});
@@ -224,5 +231,91 @@ CONF
     is(scalar(grep { $_->{pid} == $reused } @{ $j->{children} }), 1,
        "JSON lists pid $reused once");
     is(scalar @{ $j->{children} }, 2, 'two children in JSON');
+    $srv->stop;
+};
+
+# --- 2. only the administrator publishes the figures ---------------------------
+sub write_file {
+    my ($path, $text) = @_;
+    open my $fh, '>', $path or die "$path: $!";
+    print {$fh} $text;
+    close $fh;
+    chmod 0644, $path;
+}
+
+subtest "a tenant's .htaccess cannot publish the status page" => sub {
+    my $srv = PWPrivate->new(mpm => $mpm, procs => 1, threads => 2, extra => <<'CONF');
+PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
+<Directory "@DIR@/htdocs">
+    AllowOverride FileInfo
+</Directory>
+CONF
+    for my $t (qw(tenant tenant2)) {
+        mkdir "$srv->{dir}/htdocs/$t";
+        chmod 0755, "$srv->{dir}/htdocs/$t";
+    }
+    write_file("$srv->{dir}/htdocs/tenant/.htaccess", "SetHandler pywsgi-status\n");
+    write_file("$srv->{dir}/htdocs/tenant2/.htaccess",
+               "PyWSGIStatus On\nSetHandler pywsgi-status\n");
+    ok($srv->start, 'private server') or return diag($srv->{error});
+    is($srv->get('/m/ok')->{status}, 200, 'the app serves');
+
+    my $off = $srv->log_offset;
+    for my $q ('', '?format=json', '?format=prometheus') {
+        my $res = $srv->get("/tenant/$q");
+        is($res->{status}, 404, "SetHandler pywsgi-status in .htaccess: /tenant/$q 404");
+        unlike($res->{body} // '', qr/pywsgi_requests_total|"apps"|mod_pywsgi status/,
+               'and no figures');
+    }
+    my $text = $srv->wait_for_log($off, qr/(?:.*PW0505.*\n){3}/, 3);
+    my @lines = grep { /PW0505/ } split /\n/, $text;
+    is(scalar @lines, 3, 'one PW0505 line per refused request');
+    like($lines[0] // '', qr{PW0505: /tenant/: handler pywsgi-status refused: PyWSGIStatus is not On or Host},
+         'PW0505 names the URL and the reason');
+
+    my $res = $srv->get('/tenant2/?format=prometheus');
+    is($res->{status}, 500, 'PyWSGIStatus in .htaccess: 500');
+    unlike($res->{body} // '', qr/pywsgi_requests_total/, 'and no figures');
+    like($srv->log_text($off), qr/PyWSGIStatus not allowed here/,
+         "Apache's own line: PyWSGIStatus not allowed here");
+    $srv->stop;
+};
+
+subtest 'the administrator publishes it; the URL cannot forge log lines' => sub {
+    my $srv = PWPrivate->new(mpm => $mpm, procs => 1, threads => 2, extra => <<"CONF");
+PyWSGIScriptAlias /m \@TOP\@/t/apps/metrics_app.py
+PyWSGIScriptAlias /forge \@TOP\@/t/apps/logforge.py
+<Location $STATUS>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, 'private server') or return diag($srv->{error});
+    is($srv->get('/m/ok')->{status}, 200, 'the app serves');
+    my $res = $srv->get("$STATUS?format=prometheus");
+    is($res->{status}, 200, 'PyWSGIStatus On: 200');
+    like($res->{body}, qr/^pywsgi_requests_total\{app="[^"]*metrics_app.py",status_class="2xx"\} 1$/m,
+         'with the figures');
+
+    my $off = $srv->log_offset;
+    my $forged = 'FORGED' . int(rand(1e9));
+    for my $path ("/forge/a%0a$forged", "/forge/b%0d%0a[Mon Jan 01 00:00:00.000000 2024] [core:crit] $forged",
+                  "/forge/c%1b[31m$forged", "/forge/raise/d%0a$forged") {
+        (my $p = $path) =~ s/ /%20/g;
+        $srv->get($p);
+    }
+    my $text = $srv->wait_for_log($off, qr/PW0301.*\n/, 5);
+    sleep 0.3;
+    $text = $srv->log_text($off);
+    my @lines = split /\n/, $text;
+    my @marked = grep { /\Q$forged\E/ } @lines;
+    ok(scalar(@marked) >= 8, scalar(@marked) . " log lines carry the client's text");
+    my @bad = grep { !/^\[[A-Z][a-z]{2} [A-Z][a-z]{2} / || /\[core:crit\]/ && !/pywsgi/ } @marked;
+    is_deeply(\@bad, [], "each starts with Apache's own prefix: none forged");
+    my @ctl = grep { /[\x00-\x08\x0b-\x1f\x7f]/ } @lines;
+    is_deeply(\@ctl, [], 'no raw control characters (CR, ESC) in the log');
+    note($_) for @marked;
+    ok(grep({ /PW0301/ && /\Q$forged\E/ } @lines), 'the PW0301 line has the text, escaped')
+        or diag($text);
     $srv->stop;
 };
