@@ -59,6 +59,10 @@
 #include "util_cfgtree.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -110,10 +114,26 @@ static const apr_uint64_t bucket_le_us[PW_METRICS_BUCKETS - 1] = {
 
 /* --- the shared segment: head, app names, then nslots + 1 slots -------- */
 
+/* Saturation: the share of time every worker was busy in an app.  One
+ * sample per second (the first request to end in a second writes it) of
+ * the cumulative saturated time, in a ring the reader looks a minute back
+ * into. */
+#define PW_SAT_RING 64
+
+typedef struct {
+    apr_int64_t sec;        /* apr_time_sec() of the sample, 0: none */
+    apr_uint64_t sat_us;    /* saturated_us at that second */
+} pw_sat_sample_t;
+
 typedef struct {
     apr_int64_t started; /* apr_time_t */
     apr_uint64_t child_starts;
     apr_uint64_t child_exits;
+    /* Its own cache line: every request's begin and end change it. */
+    apr_int64_t busy __attribute__((aligned(64))); /* in an app, all children */
+    apr_int64_t saturated_since;  /* apr_time_t; 0: not saturated */
+    apr_uint64_t saturated_us;    /* cumulative, ended periods */
+    pw_sat_sample_t ring[PW_SAT_RING] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) pw_shm_head_t;
 
 enum { NAME_FREE = 0, NAME_CLAIMING, NAME_READY };
@@ -150,6 +170,8 @@ typedef struct {
     apr_uint64_t bytes_in;
     apr_uint64_t bytes_out;
     apr_int64_t in_flight;
+    apr_uint64_t queue[PW_METRICS_BUCKETS]; /* queue wait, per bucket */
+    apr_uint64_t queue_us;                  /* sum of queue waits */
 } __attribute__((aligned(64))) pw_counters_t;
 
 /* This generation's view of the segment: set in the parent's post_config,
@@ -169,6 +191,10 @@ static struct {
 /* This child's slot and its index (-1: the shared overflow slot). */
 static pw_slot_t *my_slot;
 static int my_index = -1;
+
+/* MaxRequestWorkers: the server is saturated when that many requests are in
+ * apps at once (child_init). */
+static apr_int64_t max_workers;
 
 /* pw_app_t -> app index, filled in as a child meets its apps.  A key is
  * claimed (CLAIMED), its index written, then the key published. */
@@ -354,6 +380,7 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
     if (g.head == NULL) {
         return;
     }
+    max_workers = pw_metrics_max_workers();
     my_index = claim_slot(pid);
     if (my_index < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
@@ -401,7 +428,12 @@ static int claim_slot(pid_t pid)
             PW_STORE(&slot->gil_us, 0);
             /* Requests the last owner had in flight died with it. */
             for (a = 0; a < g.napps; a++) {
-                PW_STORE(&counters_of(slot, a)->in_flight, 0);
+                apr_int64_t f =
+                    __atomic_exchange_n(&counters_of(slot, a)->in_flight, 0,
+                                        __ATOMIC_RELAXED);
+                if (f > 0) {
+                    PW_ADD(&g.head->busy, -f);
+                }
             }
             PW_ADD(&g.head->child_starts, 1);
             if (pass != 1) {
@@ -553,12 +585,69 @@ static int class_of(int status)
     return c < 1 ? 0 : c > PW_METRICS_CLASSES ? PW_METRICS_CLASSES - 1 : c - 1;
 }
 
+/* MaxRequestWorkers, as mod_status counts it: daemons x threads. */
+int pw_metrics_max_workers(void)
+{
+    int daemons = 0, threads = 0;
+
+    if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons) != APR_SUCCESS
+        || daemons < 1) {
+        daemons = 1;
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+        || threads < 1) {
+        threads = 1;
+    }
+    return daemons * threads;
+}
+
+/* The first request to end in a new second records the cumulative
+ * saturated time: one load and compare on every other request. */
+static void sat_sample(apr_time_t now)
+{
+    apr_int64_t sec = apr_time_sec(now);
+    pw_sat_sample_t *s = &g.head->ring[sec % PW_SAT_RING];
+    apr_int64_t old = PW_LOAD(&s->sec);
+
+    if (old != sec && PW_CAS(&s->sec, &old, sec)) {
+        PW_STORE(&s->sat_us, PW_LOAD(&g.head->saturated_us));
+    }
+}
+
 void pw_metrics_request_begin(const pw_target_t *target)
 {
     if (my_slot == NULL) {
         return;
     }
     PW_ADD(&counters_of(my_slot, app_index(target))->in_flight, 1);
+    if (PW_ADD(&g.head->busy, 1) + 1 == max_workers) {
+        apr_int64_t none = 0;
+        PW_CAS(&g.head->saturated_since, &none, apr_time_now());
+    }
+}
+
+/* The wait before the app: from the last bytes the kernel received on the
+ * connection (TCP_INFO; this sees the listen backlog and the MPM's queue,
+ * which r->request_time, stamped when a worker reads the request line,
+ * does not) or from r->request_time, whichever is longer. */
+apr_interval_time_t pw_metrics_queue_wait(request_rec *r, apr_time_t start)
+{
+    apr_interval_time_t wait = start - r->request_time;
+#ifdef TCP_INFO
+    apr_socket_t *sock = ap_get_conn_socket(r->connection);
+    apr_os_sock_t fd;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (sock && apr_os_sock_get(&fd, sock) == APR_SUCCESS
+        && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0
+        && len >= offsetof(struct tcp_info, tcpi_last_data_recv)
+                      + sizeof(ti.tcpi_last_data_recv)
+        && (apr_interval_time_t)ti.tcpi_last_data_recv * 1000 > wait) {
+        wait = (apr_interval_time_t)ti.tcpi_last_data_recv * 1000;
+    }
+#endif
+    return wait > 0 ? wait : 0;
 }
 
 void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
@@ -567,6 +656,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     apr_interval_time_t app_us = m->duration - m->gil_wait;
     apr_uint64_t us = m->duration > 0 ? (apr_uint64_t)m->duration : 0;
     apr_uint64_t gil = m->gil_wait > 0 ? (apr_uint64_t)m->gil_wait : 0;
+    apr_uint64_t qw = m->queue_wait > 0 ? (apr_uint64_t)m->queue_wait : 0;
     pw_counters_t *c;
     apr_time_t now, at;
 
@@ -601,6 +691,17 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
         PW_ADD(&c->bytes_out, (apr_uint64_t)m->bytes_out);
     }
     PW_ADD(&c->in_flight, -1);
+    PW_ADD(&c->queue[bucket_of(qw)], 1);
+    PW_ADD(&c->queue_us, qw);
+    now = apr_time_now();
+    if (PW_ADD(&g.head->busy, -1) == max_workers) {
+        apr_int64_t since =
+            __atomic_exchange_n(&g.head->saturated_since, 0, __ATOMIC_ACQ_REL);
+        if (since > 0 && now > since) {
+            PW_ADD(&g.head->saturated_us, (apr_uint64_t)(now - since));
+        }
+    }
+    sat_sample(now);
     PW_ADD(&my_slot->gil_us_total, gil);
     if (my_index < 0) {
         return; /* the overflow slot has no per-pid figures */
@@ -609,7 +710,6 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     PW_ADD(&my_slot->gil_us, gil);
 
     /* RSS at most once a second, by whichever thread gets there first. */
-    now = apr_time_now();
     at = PW_LOAD(&my_slot->rss_at);
     if (now - at >= PW_SAMPLE_EVERY && PW_CAS(&my_slot->rss_at, &at, now)) {
         PW_STORE(&my_slot->rss, pw_metrics_rss(0));
@@ -714,6 +814,51 @@ static char *shadowed_slots(apr_pool_t *p)
     return shadowed;
 }
 
+/* Busy workers now; saturated time since the start and over the last
+ * minute (from the per-second ring), an ongoing period included. */
+static void saturation(pw_metrics_snapshot_t *snap)
+{
+    apr_int64_t now_sec = apr_time_sec(snap->now), base_sec = 0;
+    apr_int64_t since = PW_LOAD(&g.head->saturated_since);
+    apr_uint64_t total = PW_LOAD(&g.head->saturated_us), base_us = 0;
+    apr_uint64_t ongoing = 0;
+    double window;
+    int i;
+
+    snap->max_workers = pw_metrics_max_workers();
+    snap->busy = PW_LOAD(&g.head->busy);
+    if (snap->busy < 0) {
+        snap->busy = 0;
+    }
+    if (since > 0 && snap->now > since) {
+        ongoing = (apr_uint64_t)(snap->now - since);
+    }
+    snap->saturated_us = total + ongoing;
+    /* The oldest sample no more than a minute old is the baseline. */
+    for (i = 0; i < PW_SAT_RING; i++) {
+        apr_int64_t sec = PW_LOAD(&g.head->ring[i].sec);
+        if (sec >= now_sec - 60 && sec <= now_sec
+            && (base_sec == 0 || sec < base_sec)) {
+            base_sec = sec;
+            base_us = PW_LOAD(&g.head->ring[i].sat_us);
+        }
+    }
+    if (base_sec == 0 || base_us > total) {
+        /* No request ended in the last minute: only an ongoing period. */
+        base_sec = now_sec - 60;
+        base_us = total;
+    }
+    window = (double)(snap->now - apr_time_from_sec(base_sec));
+    if (ongoing > (apr_uint64_t)window) {
+        ongoing = (apr_uint64_t)window;
+    }
+    snap->saturated_share =
+        window > 0 ? (double)(total - base_us + ongoing) / window : 0;
+    if (snap->saturated_share > 1) {
+        snap->saturated_share = 1;
+    }
+}
+
 pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
 {
     pw_metrics_snapshot_t *snap;
@@ -731,6 +876,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     snap->now = apr_time_now();
     snap->child_starts = PW_LOAD(&g.head->child_starts);
     snap->child_exits = PW_LOAD(&g.head->child_exits);
+    saturation(snap);
 
     shadowed = shadowed_slots(p);
     for (i = 0; i <= g.nslots; i++) {
@@ -780,6 +926,10 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
             o->duration_us += PW_LOAD(&c->duration_us);
             o->bytes_in += PW_LOAD(&c->bytes_in);
             o->bytes_out += PW_LOAD(&c->bytes_out);
+            for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+                o->queue[b] += PW_LOAD(&c->queue[b]);
+            }
+            o->queue_us += PW_LOAD(&c->queue_us);
             if (live) {
                 apr_int64_t f = PW_LOAD(&c->in_flight);
                 o->in_flight += f;
@@ -823,6 +973,37 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     return snap;
 }
 
+void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
+                               apr_pool_t *p)
+{
+    const apr_array_header_t *routes = pw_config_routes(s);
+    const pw_route_t *route = (const pw_route_t *)routes->elts;
+    apr_hash_t *own = apr_hash_make(p);
+    char buf[PW_APP_NAME_MAX];
+    int i, n;
+
+    for (i = 0; i < routes->nelts; i++) {
+        if (route[i].server == s) {
+            const pw_target_t *t = route[i].target;
+            apr_hash_set(own,
+                         apr_pstrdup(p, app_label(buf, sizeof(buf), t->target,
+                                                  t->callable,
+                                                  t->call_factory)),
+                         APR_HASH_KEY_STRING, "");
+        }
+    }
+    snap->in_flight = 0;
+    for (i = 0, n = 0; i < snap->napps; i++) {
+        if (apr_hash_get(own, snap->apps[i].app, APR_HASH_KEY_STRING)) {
+            snap->in_flight += snap->apps[i].in_flight;
+            snap->apps[n++] = snap->apps[i];
+        }
+    }
+    snap->napps = n;
+    snap->nchildren = 0;
+    snap->host = s->server_hostname ? s->server_hostname : "";
+}
+
 const char *pw_metrics_fmt_seconds(apr_pool_t *p, double s)
 {
     char *out = apr_psprintf(p, "%.6f", s);
@@ -839,15 +1020,24 @@ const char *pw_metrics_fmt_seconds(apr_pool_t *p, double s)
 
 double pw_metrics_quantile(const pw_metrics_app_t *a, double q)
 {
+    return pw_metrics_quantile_of(a->buckets, q);
+}
+
+double pw_metrics_quantile_of(const apr_uint64_t *buckets, double q)
+{
     double rank, seen = 0, lower = 0;
+    apr_uint64_t count = 0;
     int i;
 
-    if (a->count == 0) {
+    for (i = 0; i < PW_METRICS_BUCKETS; i++) {
+        count += buckets[i];
+    }
+    if (count == 0) {
         return -1;
     }
-    rank = q * (double)a->count;
+    rank = q * (double)count;
     for (i = 0; i < PW_METRICS_BUCKETS - 1; i++) {
-        double n = (double)a->buckets[i];
+        double n = (double)buckets[i];
         if (n > 0 && seen + n >= rank) {
             return lower
                    + (pw_metrics_bucket_le[i] - lower) * (rank - seen) / n;

@@ -12,7 +12,13 @@
 #     line) and PyWSGIStatus is not allowed there; the administrator's
 #     PyWSGIStatus On location serves them; and what a client puts in the
 #     URL (%0a, %0d, ESC) cannot forge a line in the error log through the
-#     module's own lines (PW0301) or the app's stdout/stderr (CWE-117).
+#     module's own lines (PW0301) or the app's stdout/stderr (CWE-117);
+#  3. saturation (issue 15): an idle server shows no advice; a bounded load
+#     of slow requests on 2 workers (MaxRequestWorkers 2) makes the busy
+#     share, the queue wait and the advice appear, in all three formats;
+#  4. tenants (issue 16): PyWSGIStatus Host in a virtual host's <Location>
+#     shows that host's own apps only, no children, no server totals; the
+#     administrator's PyWSGIStatus On page shows every app.
 use strict;
 use warnings FATAL => 'all';
 
@@ -21,7 +27,10 @@ use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
 use File::Temp ();
+use IO::Select ();
+use IO::Socket::INET ();
 use JSON::PP ();
+use LWP::UserAgent ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
 use PWTest qw(mpm is_threaded_mpm);
@@ -33,7 +42,7 @@ my $top    = Apache::Test::vars('top_dir');
 my $PYTHON = '/usr/bin/python3';
 my $STATUS = '/pywsgi-status';
 
-plan tests => 3;
+plan tests => 5;
 
 # The Prometheus text through prometheus_client's parser, then every family's
 # samples checked for a repeated (name, labels): Prometheus rejects a whole
@@ -317,5 +326,179 @@ CONF
     note($_) for @marked;
     ok(grep({ /PW0301/ && /\Q$forged\E/ } @lines), 'the PW0301 line has the text, escaped')
         or diag($text);
+    $srv->stop;
+};
+
+# --- 3. saturation, measured and explained ------------------------------------
+# $n requests at once, each on a connection of its own; returns how many got
+# a 200. Bounded by 30 s.
+sub burst {
+    my ($port, $n, $path) = @_;
+    my (@socks, %text);
+    for (1 .. $n) {
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Proto => 'tcp', Timeout => 5) or next;
+        print {$s} "GET $path HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
+        push @socks, $s;
+        $text{$s} = '';
+    }
+    my $sel = IO::Select->new(@socks);
+    my $deadline = time + 30;
+    while ($sel->count && time < $deadline) {
+        for my $s ($sel->can_read(0.2)) {
+            my $got = sysread($s, my $buf, 65536);
+            if ($got) { $text{$s} .= $buf } else { $sel->remove($s); close $s }
+        }
+    }
+    return scalar grep { m{^HTTP/1\.1 200 } } values %text;
+}
+
+subtest 'saturation: figures and advice under load, none when idle' => sub {
+    # MaxRequestWorkers 2 either way: 2 processes, or 1 child of 2 threads.
+    my $srv = PWPrivate->new(mpm => $mpm, procs => $mpm eq 'prefork' ? 2 : 1,
+                             threads => 2, extra => <<"CONF");
+PyWSGIScriptAlias /m \@TOP\@/t/apps/metrics_app.py
+<Location $STATUS>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, 'private server, MaxRequestWorkers 2') or return diag($srv->{error});
+    # The first requests may wait in the listen backlog while the child
+    # starts Python: a real wait, but no sign of load.
+    is($srv->get('/m/ok')->{status}, 200, 'the app serves') for 1 .. 3;
+    my $idle = status_json($srv);
+    ok($idle, 'JSON') or return;
+    is($idle->{workers}{max}, 2, 'workers.max = MaxRequestWorkers = 2');
+    is($idle->{saturated_share_last_minute}, 0, 'idle: never saturated');
+    my $html = $srv->get($STATUS)->{body} // '';
+    like($html, qr/id="pywsgi-saturation"/, 'idle: the saturation line is there');
+    unlike($html, qr/pywsgi-advice/, 'idle: no advice');
+
+    # 3 rounds of 6 requests of 0.3 s on 2 workers: each round keeps both
+    # busy for ~0.9 s while 4 requests wait.
+    my $served = 0;
+    $served += burst($srv->{port}, 6, '/m/slow?0.3') for 1 .. 3;
+    is($served, 18, '18 slow requests served');
+
+    my $j = status_json($srv);
+    ok($j, 'JSON after the load') or return;
+    note(sprintf('JSON: workers %s, saturated %.2f s, share of the last minute %.2f, '
+                 . 'queue wait p50 %s p90 %s p99 %s s (%d requests)',
+                 JSON::PP->new->canonical->encode($j->{workers}),
+                 $j->{saturated_seconds}, $j->{saturated_share_last_minute},
+                 map({ $j->{queue_wait}{$_} // 'null' } qw(p50 p90 p99)),
+                 $j->{queue_wait}{count}));
+    cmp_ok($j->{saturated_seconds}, '>', 1, 'saturated for more than 1 s');
+    cmp_ok($j->{saturated_share_last_minute}, '>', 0.05, 'a share of the last minute');
+    cmp_ok($j->{queue_wait}{count}, '>=', 18, 'queue waits counted');
+    cmp_ok($j->{queue_wait}{p90}, '>=', 0.2, 'p90 queue wait: the requests waited');
+    my ($app) = grep { $_->{app} =~ /metrics_app\.py$/ } @{ $j->{apps} };
+    cmp_ok($app->{queue_wait}{p90} // 0, '>=', 0.2, 'per app too');
+    ok(!grep({ !defined $_->{busy_workers} } @{ $j->{children} }),
+       'busy/idle workers per child');
+
+    $html = $srv->get($STATUS)->{body} // '';
+    my ($sat) = $html =~ m{(<p id="pywsgi-saturation">.*?</p>)}s;
+    my ($adv) = $html =~ m{(<p class="pywsgi-advice" id="pywsgi-advice-queue">.*?</p>)}s;
+    note("HTML: $sat") if $sat;
+    note("HTML: $adv") if $adv;
+    ok($adv, 'the HTML page gives advice') or return diag($html);
+    like($adv, qr/All 2 workers were busy in applications \d+% of the last minute; requests waited [\d.]+ (ms|s) at p90/,
+         'in plain words: how busy, how long requests waited');
+    like($adv, $mpm eq 'prefork' ? qr/Raise MaxRequestWorkers \(and ServerLimit\)/
+                                 : qr/Raise ThreadsPerChild or MaxRequestWorkers/,
+         'and what to raise under ' . $mpm);
+
+    my $res = $srv->get("$STATUS?format=prometheus");
+    my $check = prom_check($res->{body});
+    ok(ref $check, 'Prometheus parses') or return diag($check);
+    is_deeply($check->{duplicates}, [], 'no duplicate series');
+    like($res->{body}, qr/^pywsgi_workers_max 2$/m, 'pywsgi_workers_max 2');
+    my ($sat_total) = $res->{body} =~ /^pywsgi_saturated_seconds_total (\S+)$/m;
+    cmp_ok($sat_total // 0, '>', 1, 'pywsgi_saturated_seconds_total > 1');
+    like($res->{body}, qr/^pywsgi_queue_wait_seconds_count\{app="[^"]*metrics_app\.py"\} (1[89]|[2-9]\d)$/m,
+         'pywsgi_queue_wait_seconds histogram per app');
+    like($res->{body}, qr/^pywsgi_workers\{state="busy"\} \d+$/m, 'pywsgi_workers{state}');
+    $srv->stop;
+};
+
+# --- 4. tenants see only their own figures -------------------------------------
+subtest 'PyWSGIStatus Host: each tenant sees its own apps only' => sub {
+    my $srv = PWPrivate->new(mpm => $mpm, procs => 1, threads => 4, extra => <<'CONF');
+PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
+<VirtualHost *>
+    ServerName admin.test
+    <Location /pywsgi-status>
+        SetHandler pywsgi-status
+        PyWSGIStatus On
+    </Location>
+</VirtualHost>
+<VirtualHost *>
+    ServerName alice.test
+    PyWSGIScriptAlias /a @TOP@/t/apps/env.py
+    <Location /my-status>
+        SetHandler pywsgi-status
+        PyWSGIStatus Host
+    </Location>
+</VirtualHost>
+<VirtualHost *>
+    ServerName bob.test
+    PyWSGIScriptAlias /b @TOP@/t/apps/env.py callable=alt_application
+    <Location /my-status>
+        SetHandler pywsgi-status
+        PyWSGIStatus Host
+    </Location>
+</VirtualHost>
+CONF
+    ok($srv->start, 'private server with three virtual hosts') or return diag($srv->{error});
+    my $ua = LWP::UserAgent->new(timeout => 15, keep_alive => 0);
+    my $get = sub {
+        my ($host, $path) = @_;
+        return $ua->get("http://127.0.0.1:$srv->{port}$path", Host => $host);
+    };
+    my %want = (alice => ['/a/', 3, "$top/t/apps/env.py"],
+                bob => ['/b/', 5, "$top/t/apps/env.py:alt_application"]);
+    for my $t (sort keys %want) {
+        my ($path, $n) = @{ $want{$t} };
+        is($get->("$t.test", $path)->code, 200, "$t: $path serves") for 1 .. $n;
+    }
+    is($get->('alice.test', '/m/ok')->code, 200, "the main server's app, through alice's host");
+
+    for my $t (sort keys %want) {
+        my ($path, $n, $label) = @{ $want{$t} };
+        my $res = $get->("$t.test", '/my-status?format=json');
+        is($res->code, 200, "$t: her status page");
+        my $j = eval { JSON::PP->new->decode($res->decoded_content) } || {};
+        is($j->{host}, "$t.test", "$t: host $t.test");
+        is_deeply([map { $_->{app} } @{ $j->{apps} || [] }], [$label], "$t: only $label");
+        is(($j->{apps} || [{}])->[0]{requests}, $n, "$t: its $n requests");
+        is_deeply($j->{children}, [], "$t: no children (pids, memory)");
+        ok(!exists $j->{workers} && !exists $j->{child_starts}, "$t: no server totals");
+
+        my $prom = $get->("$t.test", '/my-status?format=prometheus')->decoded_content;
+        my $check = prom_check($prom);
+        ok(ref $check && !@{ $check->{duplicates} }, "$t: Prometheus parses");
+        my %apps = map { $_ => 1 } $prom =~ /app="([^"]*)"/g;
+        is_deeply([sort keys %apps], [$label], "$t: Prometheus: only $label");
+        unlike($prom, qr/pid="|pywsgi_children|pywsgi_workers/, "$t: Prometheus: nothing server-wide");
+
+        my $html = $get->("$t.test", '/my-status')->decoded_content;
+        like($html, qr/id="pywsgi-host">\Q$t\E\.test</, "$t: HTML names the host");
+        my %rows = map { $_ => 1 } $html =~ /tr class="pywsgi-app[^"]*" data-app="([^"]*)"/g;
+        is_deeply([sort keys %rows], [$label], "$t: HTML: only $label");
+        unlike($html, qr/pywsgi-children|pywsgi-saturation/, "$t: HTML: no children, no workers");
+    }
+
+    my $res = $get->('admin.test', '/pywsgi-status?format=json');
+    is($res->code, 200, "the administrator's page");
+    my $j = eval { JSON::PP->new->decode($res->decoded_content) } || {};
+    my %all = map { $_->{app} => $_->{requests} } @{ $j->{apps} || [] };
+    is_deeply(\%all, { "$top/t/apps/metrics_app.py" => 1, "$top/t/apps/env.py" => 3,
+                       "$top/t/apps/env.py:alt_application" => 5 },
+              'lists every app with its requests');
+    ok(scalar @{ $j->{children} || [] }, 'and the children');
+    is($get->('alice.test', '/pywsgi-status')->code, 404,
+       "alice's host has no /pywsgi-status (the admin's is in another host)");
     $srv->stop;
 };
