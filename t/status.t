@@ -385,10 +385,10 @@ CONF
     ok($j, 'JSON after the load') or return;
     note(sprintf('JSON: workers %s, saturated %.2f s, share of the last minute %.2f, '
                  . 'queue wait p50 %s p90 %s p99 %s s (%d requests)',
-                 JSON::PP->new->canonical->encode($j->{workers}),
-                 $j->{saturated_seconds}, $j->{saturated_share_last_minute},
+                 JSON::PP->new->canonical->encode($j->{workers} || {}),
+                 $j->{saturated_seconds} // -1, $j->{saturated_share_last_minute} // -1,
                  map({ $j->{queue_wait}{$_} // 'null' } qw(p50 p90 p99)),
-                 $j->{queue_wait}{count}));
+                 $j->{queue_wait}{count} // -1));
     cmp_ok($j->{saturated_seconds}, '>', 1, 'saturated for more than 1 s');
     cmp_ok($j->{saturated_share_last_minute}, '>', 0.05, 'a share of the last minute');
     cmp_ok($j->{queue_wait}{count}, '>=', 18, 'queue waits counted');
