@@ -18,7 +18,9 @@
 #     share, the queue wait and the advice appear, in all three formats;
 #  4. tenants (issue 16): PyWSGIStatus Host in a virtual host's <Location>
 #     shows that host's own apps only, no children, no server totals; the
-#     administrator's PyWSGIStatus On page shows every app.
+#     administrator's PyWSGIStatus On page shows every app;
+#  5. a child near PyWSGIMaxMemory (80% or more) gets a line of advice, one
+#     below it none.
 use strict;
 use warnings FATAL => 'all';
 
@@ -42,7 +44,7 @@ my $top    = Apache::Test::vars('top_dir');
 my $PYTHON = '/usr/bin/python3';
 my $STATUS = '/pywsgi-status';
 
-plan tests => 5;
+plan tests => 6;
 
 # The Prometheus text through prometheus_client's parser, then every family's
 # samples checked for a repeated (name, labels): Prometheus rejects a whole
@@ -353,6 +355,7 @@ sub burst {
     return scalar grep { m{^HTTP/1\.1 200 } } values %text;
 }
 
+my $child_rss;    # a loaded child's RSS, for the memory advice below
 subtest 'saturation: figures and advice under load, none when idle' => sub {
     # MaxRequestWorkers 2 either way: 2 processes, or 1 child of 2 threads.
     my $srv = PWPrivate->new(mpm => $mpm, procs => $mpm eq 'prefork' ? 2 : 1,
@@ -397,6 +400,7 @@ CONF
     cmp_ok($app->{queue_wait}{p90} // 0, '>=', 0.2, 'per app too');
     ok(!grep({ !defined $_->{busy_workers} } @{ $j->{children} }),
        'busy/idle workers per child');
+    $child_rss = (sort { $b <=> $a } map { $_->{rss_bytes} } @{ $j->{children} })[0];
 
     $html = $srv->get($STATUS)->{body} // '';
     my ($sat) = $html =~ m{(<p id="pywsgi-saturation">.*?</p>)}s;
@@ -500,5 +504,41 @@ CONF
     ok(scalar @{ $j->{children} || [] }, 'and the children');
     is($get->('alice.test', '/pywsgi-status')->code, 404,
        "alice's host has no /pywsgi-status (the admin's is in another host)");
+    $srv->stop;
+};
+
+# --- 5. memory advice ------------------------------------------------------------
+subtest 'a child near PyWSGIMaxMemory gets advice' => sub {
+    ok($child_rss, 'a loaded child held ' . int(($child_rss || 0) / 1048576) . ' MiB')
+        or return;
+    # A limit the children should sit at 80-100% of once they have served.
+    my $limit = int($child_rss / 1048576 / 0.9) + 1;
+    my $srv = PWPrivate->new(mpm => $mpm, procs => 1, threads => 2, extra => <<"CONF");
+PyWSGIMaxMemory $limit
+PyWSGIScriptAlias /m \@TOP\@/t/apps/metrics_app.py
+<Location $STATUS>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, "private server, PyWSGIMaxMemory $limit") or return diag($srv->{error});
+    $srv->get('/m/ok') for 1 .. 5;
+    my $html = $srv->get($STATUS)->{body} // '';
+    my %rss = $html =~ /data-pid="(\d+)">.*?<td class="rss" data-value="(\d+)"/g;
+    ok(scalar keys %rss, 'children listed with their RSS');
+    my %advised = map { $_ => 1 } $html =~ /pywsgi-advice-memory" data-pid="(\d+)"/g;
+    my $near = 0;
+    for my $pid (sort keys %rss) {
+        my $share = $rss{$pid} / ($limit * 1048576);
+        $near++ if $share >= 0.8;
+        is($advised{$pid} ? 1 : 0, $share >= 0.8 ? 1 : 0,
+           sprintf('pid %d at %.0f%% of %d MiB: %s', $pid, 100 * $share, $limit,
+                   $share >= 0.8 ? 'advice' : 'none'));
+    }
+    my ($line) = $html =~ m{(<p class="pywsgi-advice pywsgi-advice-memory".*?</p>)}s;
+    note("HTML: $line") if $line;
+    ok($near, 'at least one child near the limit (else the check above proves little)');
+    like($line // '', qr/Child \d+ holds [\d.]+ MiB, \d+% of PyWSGIMaxMemory \(\d+\.\d MiB\): it will be recycled/,
+         'in plain words') if $near;
     $srv->stop;
 };
