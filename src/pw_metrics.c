@@ -40,6 +40,15 @@
  * returns, so child_init cannot count on finding itself
  * (ap_find_child_by_pid), and MPMs differ in when they reuse a slot.
  *
+ * Saturation: one shared count of the requests in apps (all children) is
+ * moved at each request's begin and end; when it reaches MaxRequestWorkers
+ * the time is stamped, when it leaves it the period is added up; the first
+ * request to end in each second stores the running total in a 64-entry
+ * ring, so the page can look a minute back without a thread of its own.
+ * A slot retaken from a dead child gives back what it had in flight.  The
+ * queue wait before each request's app (pw_metrics_queue_wait) goes into
+ * a per-app histogram with the latency buckets.
+ *
  * Apps: an app is named by its target as configured, plus ":callable" when
  * a callable= option picks another than `application` (t/apps/errors.py
  * serves ten).  The apps of every PyWSGIScriptAlias line (read from the

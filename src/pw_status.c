@@ -4,7 +4,11 @@
  * Here: the pywsgi-status handler (an HTML page that refreshes itself,
  * ?format=json, ?format=prometheus in the text exposition format 0.0.4) and
  * the mod_pywsgi section of mod_status's page (its optional status_hook;
- * ?auto gets the short form).  Not here: collecting the figures.
+ * ?auto gets the short form), the workers counted from Apache's scoreboard
+ * and the sizing advice.  Where the page may answer is PyWSGIStatus's
+ * (pw_config.c): Off refuses it (a tenant's .htaccess can say SetHandler,
+ * never PyWSGIStatus), Host limits it to the virtual host's own apps.
+ * Not here: collecting the figures.
  *
  * Locking: none.  Pure C over a lock-free snapshot of the shared memory;
  * never the GIL or Python, so the page answers while every Python thread
@@ -260,7 +264,9 @@ static void json_queue(request_rec *r, const apr_uint64_t *queue,
     for (b = 0; b < PW_METRICS_BUCKETS; b++) {
         n += queue[b];
     }
-    ap_rprintf(r, "\"queue_wait\": {\"sum\": %.6f, \"count\": %" APR_UINT64_T_FMT,
+    ap_rprintf(r,
+               "\"queue_wait\": {\"sum\": %.6f, \"count\": "
+               "%" APR_UINT64_T_FMT,
                SECS(queue_us), n);
     for (q = 0; q < NQUANTILES; q++) {
         json_quantile(r, quantile_names[q],
@@ -826,8 +832,9 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
             "as <a href=\"?format=json\">JSON</a> and <a "
             "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
             PW_VERSION, ap_escape_html(p, ap_show_mpm()),
-            html_time(p, snap->started), human_age(p, snap->now - snap->started),
-            snap->in_flight, snap->nchildren, snap->child_starts, snap->child_exits,
+            html_time(p, snap->started),
+            human_age(p, snap->now - snap->started), snap->in_flight,
+            snap->nchildren, snap->child_starts, snap->child_exits,
             human_secs(p, SECS(snap->gil_wait_us)));
         render_saturation(r, snap);
     }
@@ -878,7 +885,8 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
     ap_rputs("</tbody>\n</table>\n", r);
 
     if (!snap->host) {
-        ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n<thead><tr>"
+        ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n"
+                 "<thead><tr>"
                  "<th>PID</th><th>Slot</th><th>Up for</th><th>Requests</th>"
                  "<th>In flight</th><th>Resident memory</th><th>GC runs</th>"
                  "<th>GIL wait</th><th>Busy workers</th><th>Idle workers</th>"
