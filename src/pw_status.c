@@ -950,12 +950,20 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
 
 static int status_hook(request_rec *r, int flags)
 {
-    pw_metrics_snapshot_t *snap = pw_metrics_snapshot(r->pool);
+    pw_status_mode_t mode = pw_config_status(r);
+    pw_metrics_snapshot_t *snap;
     apr_uint64_t requests = 0, failed = 0, errors = 0, rss = 0;
     int i;
 
-    if (snap == NULL) {
+    /* mod_status's page can be set up from .htaccess too: the section
+     * follows PyWSGIStatus, as the handler does (silently: the page
+     * itself is mod_status's). */
+    if (mode == PW_STATUS_OFF
+        || (snap = pw_metrics_snapshot(r->pool)) == NULL) {
         return OK;
+    }
+    if (mode == PW_STATUS_HOST) {
+        pw_metrics_snapshot_limit(snap, r->server, r->pool);
     }
     for (i = 0; i < snap->napps; i++) {
         requests += total_requests(&snap->apps[i]);

@@ -256,18 +256,20 @@ sub write_file {
 
 subtest "a tenant's .htaccess cannot publish the status page" => sub {
     my $srv = PWPrivate->new(mpm => $mpm, procs => 1, threads => 2, extra => <<'CONF');
+LoadModule status_module /usr/lib/apache2/modules/mod_status.so
 PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
 <Directory "@DIR@/htdocs">
     AllowOverride FileInfo
 </Directory>
 CONF
-    for my $t (qw(tenant tenant2)) {
+    for my $t (qw(tenant tenant2 tenant3)) {
         mkdir "$srv->{dir}/htdocs/$t";
         chmod 0755, "$srv->{dir}/htdocs/$t";
     }
     write_file("$srv->{dir}/htdocs/tenant/.htaccess", "SetHandler pywsgi-status\n");
     write_file("$srv->{dir}/htdocs/tenant2/.htaccess",
                "PyWSGIStatus On\nSetHandler pywsgi-status\n");
+    write_file("$srv->{dir}/htdocs/tenant3/.htaccess", "SetHandler server-status\n");
     ok($srv->start, 'private server') or return diag($srv->{error});
     is($srv->get('/m/ok')->{status}, 200, 'the app serves');
 
@@ -289,6 +291,15 @@ CONF
     unlike($res->{body} // '', qr/pywsgi_requests_total/, 'and no figures');
     like($srv->log_text($off), qr/PyWSGIStatus not allowed here/,
          "Apache's own line: PyWSGIStatus not allowed here");
+
+    # mod_status's own page from .htaccess is Apache's business; the
+    # mod_pywsgi section in it follows PyWSGIStatus too.
+    for my $q ('', '?auto') {
+        $res = $srv->get("/tenant3/$q");
+        is($res->{status}, 200, "SetHandler server-status in .htaccess: /tenant3/$q 200 (mod_status)");
+        unlike($res->{body} // '', qr/id="pywsgi"|PyWSGIRequests|metrics_app/,
+               'but without the mod_pywsgi section');
+    }
     $srv->stop;
 };
 
