@@ -72,6 +72,7 @@ typedef struct {
     int interp;             /* PW_UNSET or an interpreter index */
     const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
     int auth_interp;                /* its interpreter= (default main) */
+    int status;             /* PW_UNSET or a pw_status_mode_t */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -96,6 +97,7 @@ static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
@@ -175,6 +177,12 @@ const command_rec pw_config_cmds[] = {
         "(check_password, get_realm_hash, groups_for_user) behind "
         "AuthBasicProvider pywsgi, AuthDigestProvider pywsgi and Require "
         "pywsgi-group here"),
+    /* Not in .htaccess (no OR_* class): which URLs publish the figures is
+     * the administrator's choice, never a tenant's (issue 12). */
+    AP_INIT_TAKE1("PyWSGIStatus", cmd_status, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Off|On|Host: serve the pywsgi-status page here, with "
+                  "every figure (On) or only this virtual host's apps "
+                  "(Host); default Off"),
     AP_INIT_TAKE1(
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF | OR_ALL,
         "SECONDS: log a warning for requests that take longer (decimals "
@@ -239,6 +247,7 @@ void *pw_config_dir_create(apr_pool_t *p, char *dir)
     conf->pass_authorization = PW_UNSET;
     conf->reload = PW_UNSET;
     conf->interp = PW_UNSET;
+    conf->status = PW_UNSET;
     return conf;
 }
 
@@ -252,6 +261,7 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->interp = PW_MERGE(base, add, interp);
     conf->auth_script = add->auth_script ? add->auth_script : base->auth_script;
     conf->auth_interp = add->auth_script ? add->auth_interp : base->auth_interp;
+    conf->status = PW_MERGE(base, add, status);
     return conf;
 }
 
@@ -355,6 +365,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->url_len = len;
     route->target = app;
     route->interp = interp;
+    route->server = cmd->server;
     routes_sort(conf->routes);
     return NULL;
 }
@@ -561,6 +572,29 @@ static int interp_index(apr_pool_t *p, const char *name, const char **err)
         return -1;
     }
     return interp_declare(p, name, err);
+}
+
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pw_dir_conf_t *conf = dconf;
+
+    if (strcasecmp(arg, "Off") == 0) {
+        conf->status = PW_STATUS_OFF;
+    }
+    else if (strcasecmp(arg, "On") == 0) {
+        conf->status = PW_STATUS_ON;
+    }
+    else if (strcasecmp(arg, "Host") == 0) {
+        conf->status = PW_STATUS_HOST;
+    }
+    else {
+        return apr_psprintf(cmd->pool,
+                            "PyWSGIStatus: '%s' is not Off, On or Host "
+                            "(On: every figure; Host: only this virtual "
+                            "host's apps)",
+                            arg);
+    }
+    return NULL;
 }
 
 static const char *cmd_interpreter(cmd_parms *cmd, void *dconf, const char *arg)
@@ -774,6 +808,19 @@ pw_route_t *pw_config_route(server_rec *s, const char *uri)
         }
     }
     return NULL;
+}
+
+const apr_array_header_t *pw_config_routes(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->routes;
+}
+
+pw_status_mode_t pw_config_status(request_rec *r)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return d->status == PW_UNSET ? PW_STATUS_OFF : d->status;
 }
 
 const apr_array_header_t *pw_config_python_path(server_rec *s)

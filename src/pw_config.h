@@ -35,6 +35,7 @@ typedef struct {
     apr_size_t url_len;
     const pw_target_t *target;
     int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
+    server_rec *server; /* the (virtual) server whose config has the line */
     /* SCRIPT_NAME as a str per interpreter, made on first use with that
      * interpreter's GIL held (pw_environ.c) and kept for the child's life. */
     PyObject *script_name[PW_MAX_INTERPS];
@@ -71,6 +72,10 @@ void *pw_config_dir_merge(apr_pool_t *p, void *base, void *add);
 /* pre_config: a new reading of the configuration starts (forget the
  * previous one's interpreter names and targets). */
 void pw_config_pre_config(apr_pool_t *pconf);
+
+/* Every PyWSGIScriptAlias a server serves (pw_route_t), its own and the
+ * main server's it inherits; route->server tells them apart. */
+const apr_array_header_t *pw_config_routes(server_rec *s);
 
 /* The route whose URL-PATH is the longest prefix of uri, or NULL. */
 pw_route_t *pw_config_route(server_rec *s, const char *uri);
@@ -115,6 +120,15 @@ const apr_array_header_t *pw_config_preloads(server_rec *s);
 int pw_config_max_requests(server_rec *s);         /* 0: off */
 apr_off_t pw_config_max_memory(server_rec *s);     /* bytes, 0: off */
 const char *pw_config_health_drain(server_rec *s); /* NULL: none */
+
+/* PyWSGIStatus where r is: off (the pywsgi-status handler answers 404),
+ * on (every figure), host (the figures of r->server's own apps). */
+typedef enum {
+    PW_STATUS_OFF = 0,
+    PW_STATUS_ON,
+    PW_STATUS_HOST
+} pw_status_mode_t;
+pw_status_mode_t pw_config_status(request_rec *r);
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);

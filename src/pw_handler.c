@@ -133,6 +133,7 @@ static int pw_handler(request_rec *r)
         m.interp_name = pw_config_interp_name(conf.interp);
     }
     m.slow_request = conf.slow_request;
+    m.queue_wait = pw_metrics_queue_wait(r, start);
     pw_metrics_request_begin(m.target);
     tstate = pw_interp_acquire(conf.interp, &m.gil_wait);
     if (tstate == NULL && pw_config_interp_lazy(conf.interp)) {

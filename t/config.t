@@ -45,6 +45,10 @@ PyWSGIScriptAlias / pwtest.envdump
 <Location /module>
     PyWSGIPassAuthorization Off
 </Location>
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus Host
+</Location>
 EOF
     ['PyWSGIVirtualEnv without pyvenv.cfg',
      "PyWSGIVirtualEnv $tmp/not-a-venv\n", 'non-zero',
@@ -67,6 +71,9 @@ EOF
     ['PyWSGIPythonPath inside <VirtualHost>',
      "<VirtualHost 127.0.0.1:8599>\n    PyWSGIPythonPath $top/t/lib\n</VirtualHost>\n",
      'non-zero', qr/PyWSGIPythonPath/],
+    ['PyWSGIStatus with a bad value',
+     "<Location /s>\n    SetHandler pywsgi-status\n    PyWSGIStatus yes\n</Location>\n",
+     'non-zero', qr/PyWSGIStatus: 'yes' is not Off, On or Host/],
     ['PyWSGIPassAuthorization with a bad value',
      "PyWSGIPassAuthorization maybe\n", 'non-zero',
      qr/PyWSGIPassAuthorization/],
