@@ -16,6 +16,7 @@
  */
 #include "pw_environ.h"
 #include "pw_http.h"
+#include "pw_input.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 
@@ -146,8 +147,10 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
+/* spooled: the body was de-chunked and read before the app (issue 11):
+ * Transfer-Encoding no longer describes what wsgi.input gives. */
 static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
-                       int pass_auth)
+                       int pass_auth, int spooled)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -159,6 +162,9 @@ static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
         size_t n;
 
         if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        if (spooled && strcasecmp(e[i].key, "Transfer-Encoding") == 0) {
             continue;
         }
         if (strcasecmp(e[i].key, "Content-Type") == 0) {
@@ -244,6 +250,7 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
     PyObject *d = PyDict_Copy(st->template);
     PyObject *method, *protocol;
     conn_rec *c = r->connection;
+    apr_off_t spooled = pw_input_spooled_length(input);
     int tls;
 
     if (d == NULL) {
@@ -296,7 +303,12 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
                < 0
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
-        || PyDict_SetItem(d, st->input, input) < 0 || add_headers(r, st, d, rc->pass_authorization) < 0
+        || PyDict_SetItem(d, st->input, input) < 0
+        || add_headers(r, st, d, rc->pass_authorization, spooled >= 0) < 0
+        || (spooled >= 0
+            && set_steal(d, st->content_length,
+                         PyUnicode_FromFormat("%lld", (long long)spooled))
+                   < 0)
         || add_subprocess_env(r, d) < 0) {
         goto fail;
     }
