@@ -658,22 +658,28 @@ subtest 'wsgi.file_wrapper: 100 slow downloads of 20 MiB leak no descriptor' => 
     sleep 0.5;
     my @kids = child_pids();
     ok(@kids, 'children found: ' . scalar @kids) or return;
-    my $before = fd_count(@kids);
+    my %before = map { $_ => fd_count($_) } @kids;
+    # Under prefork, fewer at once than it keeps idle children (4): more
+    # would make it start children and then stop the spare ones, and the
+    # children measured would be gone.
+    my $at_once = PWTest::is_threaded_mpm() ? 10 : 3;
     my ($ok, $done) = (0, 0);
-    for my $round (1 .. 10) {
-        my @socks = grep { defined } map { slow_client($path) } 1 .. 10;
+    while ($done < 100) {
+        my @socks = grep { defined } map { slow_client($path) } 1 .. $at_once;
         sleep 0.3;    # the handler returns with most of the file unsent
         for my $n (drain(@socks)) {
             $done++;
             $ok++ if $n > $big_size;
         }
     }
-    is($ok, 100, "100 downloads complete ($done tried)");
+    is($ok, $done, "$done downloads complete");
     sleep 1;
     my @still = grep { -d "/proc/$_" } @kids;
     is(scalar @still, scalar @kids, 'the same children are still there');
+    my $before = 0;
+    $before += $before{$_} for @still;
     my $after = fd_count(@still);
-    ok($after - $before <= 5,
+    ok(@still && $after - $before <= 5,
        "descriptors of the children: $before before, $after after");
 };
 
