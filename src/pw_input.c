@@ -323,7 +323,7 @@ static PyObject *input_read(pw_input_t *self, PyObject *const *args,
     }
     self->pos = self->len = 0;
     got = have;
-    while (got < size && !self->eof) {
+    while (got < size && !self->eof && self->left != 0) {
         if (got == alloc) {
             alloc = alloc > size / 2 ? size : 2 * alloc;
             if (_PyBytes_Resize(&res, alloc) < 0) {
