@@ -165,8 +165,8 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
         if (!pw_http_value_ok(val, (size_t)val_len)) {
             PyErr_Format(PyExc_ValueError,
                          "start_response: value of header"
-                         " %R contains a control character (only HTAB "
-                         "may appear, RFC 9110 5.5)",
+                         " %R contains a control character (CR, LF, NUL "
+                         "or another; only HTAB may appear, RFC 9110 5.5)",
                          name);
             return -1;
         }
