@@ -11,7 +11,9 @@
  * Request headers: names made of anything but letters, digits and '-' are
  * left out (an "X_Foo" would otherwise pass for "X-Foo", a "Content_Length"
  * for CONTENT_LENGTH); Proxy never goes in (httpoxy, CVE-2016-5387);
- * Authorization only with PyWSGIPassAuthorization On.
+ * Authorization only with PyWSGIPassAuthorization On.  A chunked body read
+ * before the app (pw_input_spool) has a CONTENT_LENGTH, its size, and no
+ * HTTP_TRANSFER_ENCODING: wsgi.input gives it de-chunked.
  * Locking: GIL held throughout.
  */
 #include "pw_environ.h"

@@ -583,7 +583,8 @@ static int spool_append(request_rec *r, pw_spool_t *sp, const char *tmpdir,
     }
     if (sp->file == NULL) {
         char *path;
-        if (tmpdir == NULL && apr_temp_dir_get(&tmpdir, r->pool) != APR_SUCCESS) {
+        if (tmpdir == NULL
+            && apr_temp_dir_get(&tmpdir, r->pool) != APR_SUCCESS) {
             tmpdir = "/tmp";
         }
         path = apr_pstrcat(r->pool, tmpdir, "/pywsgi-body.XXXXXX", NULL);

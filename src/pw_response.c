@@ -6,7 +6,11 @@
  * Here: validating the status and headers an app gives, putting them into
  * request_rec, and turning body data into buckets.  Framing (Content-Length
  * or chunked, HEAD, keep-alive) stays Apache's: its HTTP filters do it.
- * Locking: GIL held on entry; released around every ap_pass_brigade().
+ * Locking: GIL held on entry; released around every ap_pass_brigade(),
+ * with busy set meanwhile: another thread of the app calling write() then
+ * gets RuntimeError, and the request's own path waits (wait_idle) before it
+ * touches the brigade or ends the request.  The app's status stays here
+ * until the headers go out with the first pass (see apply_start).
  *
  * Buffering: the items of a list or tuple are all there already, so they go
  * out together (one write, and Apache can compute Content-Length).  Any
