@@ -213,7 +213,7 @@ my @close_rows = (
 );
 
 plan tests => @framing_rows + @head_cases + 1 + 3 + @chunked_rows + 4
-            + @limit_rows + 2 + @close_rows + 1 + 2 + 2 + @spool_rows + 2;
+            + @limit_rows + 2 + @close_rows + 1 + 2 + 2 + @spool_rows + 3;
 
 # ---------------------------------------------------------------------------
 for my $row (@framing_rows) {
@@ -754,6 +754,21 @@ for my $row (@spool_rows) {
         is_deeply($got->{in_dir}, [], 'no body file in the directory while the app runs');
     };
 }
+
+subtest 'chunked request body: a temporary directory User cannot write to' => sub {
+    my $id = "$run.spoolro";
+    my $offset = log_offset();
+    my $c = PWRaw->new or return fail("connect: $!");
+    $c->send(request_text('POST', "/p3/spool-ro/echo?id=$id",
+                          [['Transfer-Encoding', 'chunked']],
+                          chunk_body(spool_body(5000), 1000)));
+    my $res = $c->response;
+    is($res->{status}, 500, '500') or diag(show($res));
+    my $log = wait_for_log($offset, qr/PW0315:/);
+    like($log, qr/\[pywsgi:error\].*PW0315: \/p3\/spool-ro\/echo: cannot create a temporary file for the chunked request body in \/usr\/share: give PyWSGIRequestBodyTempDir a directory User can write to/,
+         'PW0315 names the directory and the directive');
+    unlike($log, qr/PWTEST-echo-called id=\Q$id\E/, 'the app did not run');
+};
 
 subtest 'chunked request body: no body file left behind' => sub {
     opendir my $d, '/var/tmp' or return fail("/var/tmp: $!");
