@@ -93,8 +93,7 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
     if (file && PyUnicode_Check(file)) {
         const char *f = PyUnicode_AsUTF8(file);
         if (f
-            && (st->file[interp] == NULL
-                || strcmp(f, st->file[interp]) != 0)) {
+            && (st->file[interp] == NULL || strcmp(f, st->file[interp]) != 0)) {
             free((void *)st->file[interp]);
             st->file[interp] = strdup(f);
         }
@@ -285,7 +284,8 @@ static PyObject *resolve_callable(const pw_target_t *app, PyObject *module)
         Py_DECREF(obj);
         obj = next;
     }
-    if (obj && !PyCallable_Check(obj)) {
+    /* callable "": the module itself is wanted (PyWSGIAuthScript). */
+    if (obj && *app->callable && !PyCallable_Check(obj)) {
         PyErr_Format(PyExc_TypeError,
                      "'%s' in '%s' is a %s, not a WSGI "
                      "callable",

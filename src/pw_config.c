@@ -12,7 +12,8 @@
  * Inheritance: a virtual host sees its own PyWSGIScriptAlias lines first and
  * then the main server's (as mod_alias does); the longest URL-PATH wins.
  * PyWSGIPythonPath, PyWSGIVirtualEnv and PyWSGIShutdownTimeout are process
- * wide (one Python per child) and so allowed in the main server config only.
+ * wide (one Python per child) and so allowed in the main server config only;
+ * so is PyWSGIHealthDrain (one drain file per node).
  */
 #include "pw_config.h"
 #include "pw_http.h"
@@ -49,6 +50,7 @@ typedef struct {
     apr_array_header_t *preloads;         /* pw_preload_t; main server only */
     int max_requests;                     /* 0: off; main server only */
     apr_off_t max_memory;                 /* 0: off; main server only */
+    const char *health_drain;             /* NULL: none; main server only */
 } pw_server_conf_t;
 
 typedef struct {
@@ -58,6 +60,8 @@ typedef struct {
     int chunked_stream;     /* PW_UNSET, 0 (Buffer), 1 (Stream) */
     apr_off_t body_buffer;  /* PW_UNSET or bytes */
     const char *body_tmpdir; /* NULL: the system's temporary directory */
+    const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
+    int auth_interp;                /* its interpreter= (default main) */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -75,6 +79,8 @@ static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
 static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
                                char *const argv[]);
 static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[]);
 static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
@@ -88,6 +94,8 @@ static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
                                    const char *arg);
 static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
                                    const char *arg);
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
 static void routes_sort(apr_array_header_t *routes);
 static int interp_declare(apr_pool_t *p, const char *name, const char **err);
 static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
@@ -147,6 +155,13 @@ const command_rec pw_config_cmds[] = {
     AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
                  "On|Off: keep request metrics in shared memory for the "
                  "pywsgi-status handler (default On)"),
+    /* Not in .htaccess: the script runs in the server's own Python. */
+    AP_INIT_TAKE_ARGV(
+        "PyWSGIAuthScript", cmd_auth_script, NULL, RSRC_CONF | ACCESS_CONF,
+        "FILE|package.module [interpreter=NAME]: the Python functions "
+        "(check_password, get_realm_hash, groups_for_user) behind "
+        "AuthBasicProvider pywsgi, AuthDigestProvider pywsgi and Require "
+        "pywsgi-group here"),
     AP_INIT_TAKE1(
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
         "SECONDS: log a warning for requests that take longer (decimals "
@@ -166,6 +181,9 @@ const command_rec pw_config_cmds[] = {
                   "DIR: where buffered chunked request bodies beyond "
                   "PyWSGIRequestBodyBuffer go (default: the system's "
                   "temporary directory); must be writable by User"),
+    AP_INIT_TAKE1("PyWSGIHealthDrain", cmd_health_drain, NULL, RSRC_CONF,
+                  "FILE: while it exists, the pywsgi-health handler answers "
+                  "503 (drain this node before stopping it)"),
     { NULL }
 };
 
@@ -202,6 +220,7 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
     conf->preloads = base->preloads;
     conf->max_requests = base->max_requests;
     conf->max_memory = base->max_memory;
+    conf->health_drain = base->health_drain;
     return conf;
 }
 
@@ -228,6 +247,8 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->chunked_stream = PW_MERGE(base, add, chunked_stream);
     conf->body_buffer = PW_MERGE(base, add, body_buffer);
     conf->body_tmpdir = add->body_tmpdir ? add->body_tmpdir : base->body_tmpdir;
+    conf->auth_script = add->auth_script ? add->auth_script : base->auth_script;
+    conf->auth_interp = add->auth_script ? add->auth_interp : base->auth_interp;
     return conf;
 }
 
@@ -561,6 +582,65 @@ static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag)
     return NULL;
 }
 
+/* The script is a target whose object is the module itself (callable ""):
+ * pw_auth.c looks its functions up by name. */
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[])
+{
+    pw_dir_conf_t *conf = dconf;
+    const char *name = cmd->cmd->name, *err = NULL, *slash;
+    const pw_target_t *script;
+    int i, interp = 0;
+
+    if (argc < 1) {
+        return apr_psprintf(cmd->pool,
+                            "%s needs a script file or package.module, e.g. "
+                            "'%s /srv/app/auth.py'",
+                            name, name);
+    }
+    slash = strrchr(argv[0], '/');
+    if (strchr(slash ? slash : argv[0], ':')) {
+        return apr_psprintf(cmd->pool,
+                            "%s: name the script or module only ('%s' names "
+                            "a callable): mod_pywsgi calls its "
+                            "check_password, get_realm_hash and "
+                            "groups_for_user",
+                            name, argv[0]);
+    }
+    for (i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "interpreter=", 12) == 0) {
+            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
+            if (interp < 0) {
+                return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+        }
+        else {
+            return apr_psprintf(cmd->pool,
+                                "%s: unknown option '%s' (known: "
+                                "interpreter=NAME)",
+                                name, argv[i]);
+        }
+    }
+    script = target_declare(cmd->pool, argv[0], "", NULL, &err);
+    if (script == NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", name, err);
+    }
+    if (script->kind == PW_TARGET_SCRIPT) {
+        apr_finfo_t finfo;
+        if (apr_stat(&finfo, script->path, APR_FINFO_TYPE, cmd->temp_pool)
+                != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+            return apr_psprintf(cmd->pool,
+                                "%s: script file '%s' does not "
+                                "exist or is not a regular file",
+                                name, script->path);
+        }
+    }
+    conf->auth_script = script;
+    conf->auth_interp = interp;
+    return NULL;
+}
+
 /* A whole number from 1 to max, or the directive's own error. */
 static const char *parse_count(cmd_parms *cmd, const char *arg, long max,
                                const char *what, long *out)
@@ -652,6 +732,53 @@ const apr_array_header_t *pw_config_python_path(server_rec *s)
     return conf->python_path;
 }
 
+/* The file comes and goes (it is the operator's switch); its directory
+ * must be there, or a typo would make a node that can never be drained. */
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path, *slash;
+    apr_finfo_t finfo;
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err,
+                           " (one drain file per node: set it once, "
+                           "outside any <VirtualHost>)",
+                           NULL);
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (path == NULL || *arg == '\0') {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid path",
+                            cmd->cmd->name, arg);
+    }
+    slash = strrchr(path, '/');
+    if (slash != NULL && slash != path) {
+        const char *dir =
+            apr_pstrmemdup(cmd->temp_pool, path, (apr_size_t)(slash - path));
+
+        if (apr_stat(&finfo, dir, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+            || finfo.filetype != APR_DIR) {
+            return apr_psprintf(cmd->pool,
+                                "%s: the directory %s does not exist: "
+                                "create it, or name a file in an existing "
+                                "directory",
+                                cmd->cmd->name, dir);
+        }
+    }
+    conf->health_drain = path;
+    return NULL;
+}
+
+const char *pw_config_health_drain(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->health_drain;
+}
+
 const char *pw_config_venv(server_rec *s)
 {
     pw_server_conf_t *conf =
@@ -702,6 +829,14 @@ apr_interval_time_t pw_config_request_timeout(server_rec *s)
     return conf->request_timeout == PW_UNSET ? 0 : conf->request_timeout;
 }
 
+const pw_target_t *pw_config_auth_script(request_rec *r, int *interp)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+
+    *interp = d->auth_interp;
+    return d->auth_script;
+}
+
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out)
 {
@@ -710,7 +845,7 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         ap_get_module_config(r->server->module_config, &pywsgi_module);
 
     /* The alias's interpreter=, else PyWSGIInterpreter, else main. */
-    out->interp = route->interp >= 0       ? route->interp
+    out->interp = route->interp >= 0      ? route->interp
                   : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
                                           : d->interp;
     out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
@@ -786,8 +921,9 @@ static int interp_declare(apr_pool_t *p, const char *name, const char **err)
         }
     }
     if (interp_count == PW_MAX_INTERPS) {
-        *err = apr_psprintf(p, "more than %d interpreters; '%s' is one too many",
-                            PW_MAX_INTERPS - 1, name);
+        *err =
+            apr_psprintf(p, "more than %d interpreters; '%s' is one too many",
+                         PW_MAX_INTERPS - 1, name);
         return -1;
     }
     /* The hook pool lives as long as the configuration does. */
@@ -845,13 +981,13 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         t.kind = PW_TARGET_SCRIPT;
         /* "/srv/app.py:app" is accepted as gunicorn users would expect. */
         t.path = ap_server_root_relative(
-            pconf, colon ? apr_pstrmemdup(pconf, target, colon - target)
-                         : target);
+            pconf,
+            colon ? apr_pstrmemdup(pconf, target, colon - target) : target);
     }
     else {
         t.kind = PW_TARGET_MODULE;
-        t.path = colon ? apr_pstrmemdup(pconf, target, colon - target)
-                       : t.target;
+        t.path =
+            colon ? apr_pstrmemdup(pconf, target, colon - target) : t.target;
         if (!is_dotted_name(t.path, strlen(t.path))) {
             *err = apr_psprintf(pconf,
                                 "'%s' is neither a script file (a path"
@@ -872,7 +1008,9 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         t.call_factory = 1;
         len -= 2;
     }
-    if (!is_dotted_name(callable, len)) {
+    /* "" from a directive (never from the config text, whose "file:" has
+     * an empty name after the colon): the module is the object. */
+    if (!(len == 0 && !colon) && !is_dotted_name(callable, len)) {
         *err = apr_psprintf(pconf,
                             "callable '%s' is not a Python name (nor "
                             "name() for a factory)",
@@ -889,9 +1027,9 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         return found;
     }
     if (t.kind == PW_TARGET_SCRIPT) {
-        t.module_name = apr_pstrcat(
-            pconf, "_pywsgi_", ap_md5(pconf, (const unsigned char *)t.path),
-            NULL);
+        t.module_name =
+            apr_pstrcat(pconf, "_pywsgi_",
+                        ap_md5(pconf, (const unsigned char *)t.path), NULL);
     }
     t.id = targets->nelts;
     found = apr_pmemdup(pconf, &t, sizeof(t));

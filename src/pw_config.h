@@ -21,7 +21,8 @@ typedef struct {
     const char *target; /* as written in the config, for log lines */
     pw_target_kind_t kind;
     const char *path;        /* script file, or dotted module name */
-    const char *callable;    /* attribute, may be dotted */
+    const char *callable;    /* attribute, may be dotted; "": the module
+                                itself (PyWSGIAuthScript) */
     int call_factory;        /* "create_app()": call it once, no args */
     const char *module_name; /* sys.modules key of a script file */
     const char *python_path; /* python-path=, "DIR:DIR", or NULL */
@@ -71,6 +72,10 @@ void pw_config_pre_config(apr_pool_t *pconf);
 /* The route whose URL-PATH is the longest prefix of uri, or NULL. */
 pw_route_t *pw_config_route(server_rec *s, const char *uri);
 
+/* The PyWSGIAuthScript of r's location and its interpreter (*interp), or
+ * NULL when none is set there. */
+const pw_target_t *pw_config_auth_script(request_rec *r, int *interp);
+
 /* The request's settings, in one go. */
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out);
@@ -89,8 +94,9 @@ const char *pw_config_venv(server_rec *s);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
 int pw_config_metrics(server_rec *s);
 const apr_array_header_t *pw_config_preloads(server_rec *s);
-int pw_config_max_requests(server_rec *s);     /* 0: off */
-apr_off_t pw_config_max_memory(server_rec *s); /* bytes, 0: off */
+int pw_config_max_requests(server_rec *s);         /* 0: off */
+apr_off_t pw_config_max_memory(server_rec *s);     /* bytes, 0: off */
+const char *pw_config_health_drain(server_rec *s); /* NULL: none */
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);

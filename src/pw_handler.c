@@ -175,7 +175,9 @@ static int run_app(request_rec *r, pw_route_t *route,
     }
     input = pw_input_new(r, spool);
     start = input ? pw_response_new(r, target, input) : NULL;
-    environ = start ? pw_environ_build(r, route, rc, input) : NULL;
+    environ = start ? pw_environ_build(r, route, rc, input,
+                                       pw_input_spooled_length(input))
+                    : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server,
                          "PW0300: %s: could not build the "

@@ -12,15 +12,15 @@
 
 /* What the handler knows about one finished request. */
 typedef struct {
-    const pw_target_t *target;    /* the app, as configured */
-    const char *interp_name;      /* where it ran */
+    const pw_target_t *target;        /* the app, as configured */
+    const char *interp_name;          /* where it ran */
     apr_interval_time_t slow_request; /* PyWSGISlowRequest, 0: off */
-    int status;                   /* final HTTP status */
-    int app_failed;               /* raised, wrong types, short body... */
-    apr_interval_time_t duration; /* handler time */
-    apr_interval_time_t gil_wait; /* time spent waiting for the GIL */
-    apr_off_t bytes_in;           /* request body bytes read by the app */
-    apr_off_t bytes_out;          /* response body bytes from the app */
+    int status;                       /* final HTTP status */
+    int app_failed;                   /* raised, wrong types, short body... */
+    apr_interval_time_t duration;     /* handler time */
+    apr_interval_time_t gil_wait;     /* time spent waiting for the GIL */
+    apr_off_t bytes_in;               /* request body bytes read by the app */
+    apr_off_t bytes_out;              /* response body bytes from the app */
 } pw_metrics_sample_t;
 
 /* Hooks: post_config (shared memory), child_init. */

@@ -203,9 +203,19 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
      * "100 Continue", and the app would read an empty body. */
     apr_table_clear(r->headers_out);
     r->content_type = NULL;
-    self->status = code;
-    self->status_line =
-        st_len > 4 ? apr_pstrmemdup(r->pool, st, st_len) : NULL;
+    /* An app serving an ErrorDocument answers what a CGI script without a
+     * Status header does: its "200 OK" keeps the error the redirect
+     * started with (r->status, set by httpd), so a missing page stays a
+     * 404; any other status is the app's own choice. */
+    if (code == HTTP_OK && r->prev && ap_is_HTTP_ERROR(r->status)) {
+        self->status = r->status;
+        self->status_line = r->status_line;
+    }
+    else {
+        self->status = code;
+        self->status_line =
+            st_len > 4 ? apr_pstrmemdup(r->pool, st, st_len) : NULL;
+    }
     for (i = 0; i < n; i++) {
         PyObject *h = PyList_GET_ITEM(headers, i);
         Py_ssize_t nm_len, val_len;

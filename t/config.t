@@ -18,6 +18,7 @@ my $mods  = '/usr/lib/apache2/modules';
 my $mpm   = mpm() || 'prefork';
 my $tmp   = File::Temp->newdir('pywsgi-config-XXXXXX', TMPDIR => 1);
 my $app   = "$top/t/apps/env.py";
+my $auth  = "$top/t/apps/auth_script.py";
 my $venv  = "$top/t/venv";
 
 mkdir "$tmp/not-a-venv" or die "mkdir: $!";
@@ -84,6 +85,41 @@ EOF
     ['PyWSGIRequestBodyTempDir relative',
      "PyWSGIRequestBodyTempDir tmp\n", 'non-zero',
      qr/PyWSGIRequestBodyTempDir: 'tmp' is not an existing directory given by its absolute path/],
+    ['PyWSGIAuthScript with its providers', <<"EOF", 0, qr/Syntax OK/],
+LoadModule authn_core_module $mods/mod_authn_core.so
+LoadModule auth_basic_module $mods/mod_auth_basic.so
+LoadModule auth_digest_module $mods/mod_auth_digest.so
+LoadModule authz_user_module $mods/mod_authz_user.so
+<Location /basic>
+    AuthType Basic
+    AuthName x
+    AuthBasicProvider pywsgi
+    PyWSGIAuthScript $auth interpreter=authsub
+    Require pywsgi-group admins "power users"
+</Location>
+<Location /digest>
+    AuthType Digest
+    AuthName x
+    AuthDigestProvider pywsgi
+    PyWSGIAuthScript pwtest.envdump
+    Require valid-user
+</Location>
+EOF
+    ['PyWSGIAuthScript with a missing file',
+     "<Location />\n    PyWSGIAuthScript $tmp/no-such-auth.py\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*no-such-auth\.py/],
+    ['PyWSGIAuthScript naming a callable',
+     "<Location />\n    PyWSGIAuthScript $auth:check_password\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*script or module only/],
+    ['PyWSGIAuthScript with a bad option',
+     "<Location />\n    PyWSGIAuthScript $auth group=x\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*group=x.*interpreter=NAME/],
+    ['PyWSGIAuthScript without an argument',
+     "<Location />\n    PyWSGIAuthScript\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript/],
+    ['Require pywsgi-group without a group',
+     "<Location />\n    Require pywsgi-group\n</Location>\n",
+     'non-zero', qr/pywsgi-group needs one or more group names/],
 );
 
 plan tests => scalar @rows;
