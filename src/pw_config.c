@@ -43,6 +43,9 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_DEFAULT_RELOAD             0
 #define PW_DEFAULT_INTERP             0 /* main */
 #define PW_DEFAULT_SLOW_REQUEST       0 /* off */
+#define PW_DEFAULT_CHUNKED_STREAM     0 /* Buffer */
+#define PW_DEFAULT_BODY_BUFFER        (1024 * 1024)
+#define PW_MAX_BODY_BUFFER            (1024 * 1024 * 1024)
 
 /* PyWSGIInterpreter %{SERVER}: the virtual host's own interpreter. */
 #define PW_INTERP_VHOST (-2)
@@ -70,6 +73,9 @@ typedef struct {
     int pass_authorization; /* PW_UNSET, 0, 1 */
     int reload;             /* PW_UNSET, 0, 1 */
     int interp;             /* PW_UNSET or an interpreter index */
+    int chunked_stream;     /* PW_UNSET, 0 (Buffer), 1 (Stream) */
+    apr_off_t body_buffer;  /* PW_UNSET or bytes */
+    const char *body_tmpdir; /* NULL: the system's temporary directory */
     const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
     int auth_interp;                /* its interpreter= (default main) */
     int status;             /* PW_UNSET or a pw_status_mode_t */
@@ -100,6 +106,12 @@ static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
+static const char *cmd_chunked_request(cmd_parms *cmd, void *dconf,
+                                       const char *arg);
+static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
 static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag);
@@ -187,6 +199,21 @@ const command_rec pw_config_cmds[] = {
         "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF | OR_ALL,
         "SECONDS: log a warning for requests that take longer (decimals "
         "allowed; default 0, off)"),
+    AP_INIT_TAKE1("PyWSGIChunkedRequest", cmd_chunked_request, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Buffer|Stream: read a chunked request body before the app "
+                  "runs and give its CONTENT_LENGTH (default Buffer), or "
+                  "hand it over as it arrives"),
+    AP_INIT_TAKE1("PyWSGIRequestBodyBuffer", cmd_body_buffer, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "BYTES: how much of a buffered chunked request body is "
+                  "kept in memory; the rest goes to an unlinked temporary "
+                  "file (default 1048576)"),
+    AP_INIT_TAKE1("PyWSGIRequestBodyTempDir", cmd_body_tmpdir, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "DIR: where buffered chunked request bodies beyond "
+                  "PyWSGIRequestBodyBuffer go (default: the system's "
+                  "temporary directory); must be writable by User"),
     AP_INIT_TAKE1("PyWSGIHealthDrain", cmd_health_drain, NULL, RSRC_CONF,
                   "FILE: while it exists, the pywsgi-health handler answers "
                   "503 (drain this node before stopping it)"),
@@ -248,6 +275,8 @@ void *pw_config_dir_create(apr_pool_t *p, char *dir)
     conf->reload = PW_UNSET;
     conf->interp = PW_UNSET;
     conf->status = PW_UNSET;
+    conf->chunked_stream = PW_UNSET;
+    conf->body_buffer = PW_UNSET;
     return conf;
 }
 
@@ -259,6 +288,9 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
     conf->reload = PW_MERGE(base, add, reload);
     conf->interp = PW_MERGE(base, add, interp);
+    conf->chunked_stream = PW_MERGE(base, add, chunked_stream);
+    conf->body_buffer = PW_MERGE(base, add, body_buffer);
+    conf->body_tmpdir = add->body_tmpdir ? add->body_tmpdir : base->body_tmpdir;
     conf->auth_script = add->auth_script ? add->auth_script : base->auth_script;
     conf->auth_interp = add->auth_script ? add->auth_interp : base->auth_interp;
     conf->status = PW_MERGE(base, add, status);
@@ -594,6 +626,63 @@ static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg)
                             "host's apps)",
                             arg);
     }
+    return NULL;
+}
+
+static const char *cmd_chunked_request(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    pw_dir_conf_t *conf = dconf;
+
+    if (strcasecmp(arg, "Buffer") == 0) {
+        conf->chunked_stream = 0;
+    }
+    else if (strcasecmp(arg, "Stream") == 0) {
+        conf->chunked_stream = 1;
+    }
+    else {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is neither Buffer (read the body "
+                            "before the app runs) nor Stream (hand it over "
+                            "as it arrives)",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || n < 0 || n > PW_MAX_BODY_BUFFER) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a number of bytes from 0 "
+                            "(always a file) to %d, e.g. 1048576",
+                            cmd->cmd->name, arg, PW_MAX_BODY_BUFFER);
+    }
+    ((pw_dir_conf_t *)dconf)->body_buffer = (apr_off_t)n;
+    return NULL;
+}
+
+static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    apr_finfo_t fi;
+
+    /* Checked here as root; that User may write there shows at the first
+     * spooled body (PW0315). */
+    if (!ap_os_is_path_absolute(cmd->pool, arg)
+        || apr_stat(&fi, arg, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
+        || fi.filetype != APR_DIR) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not an existing directory given by "
+                            "its absolute path (one User can write to, e.g. "
+                            "/var/tmp)",
+                            cmd->cmd->name, arg);
+    }
+    ((pw_dir_conf_t *)dconf)->body_tmpdir = apr_pstrdup(cmd->pool, arg);
     return NULL;
 }
 
@@ -957,6 +1046,13 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         sc->request_timeout == PW_UNSET ? 0 : sc->request_timeout;
     out->slow_request = sc->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
                                                      : sc->slow_request;
+    out->chunked_stream = d->chunked_stream == PW_UNSET
+                              ? PW_DEFAULT_CHUNKED_STREAM
+                              : d->chunked_stream;
+    out->body_buffer = d->body_buffer == PW_UNSET
+                           ? PW_DEFAULT_BODY_BUFFER
+                           : (apr_size_t)d->body_buffer;
+    out->body_tmpdir = d->body_tmpdir;
 }
 
 void pw_config_file_request(request_rec *r, const pw_route_t *route,

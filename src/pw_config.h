@@ -60,6 +60,9 @@ typedef struct {
     int pass_authorization;              /* PyWSGIPassAuthorization */
     apr_interval_time_t request_timeout; /* 0: off */
     apr_interval_time_t slow_request;    /* 0: off */
+    int chunked_stream;                  /* PyWSGIChunkedRequest Stream */
+    apr_size_t body_buffer;              /* PyWSGIRequestBodyBuffer */
+    const char *body_tmpdir;             /* NULL: the system's */
 } pw_request_conf_t;
 
 extern const command_rec pw_config_cmds[];

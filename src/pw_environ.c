@@ -13,6 +13,8 @@
  * for CONTENT_LENGTH); Proxy never goes in (httpoxy, CVE-2016-5387);
  * Authorization only with PyWSGIPassAuthorization On.  REMOTE_USER,
  * AUTH_TYPE and the REDIRECT_* values come from Apache (add_apache_vars).
+ * A chunked body read before the app (pw_input_spool) has a CONTENT_LENGTH,
+ * its size, and no HTTP_TRANSFER_ENCODING: wsgi.input gives it de-chunked.
  * Locking: GIL held throughout.
  */
 #include "pw_environ.h"
@@ -145,8 +147,10 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
+/* spooled: the body was de-chunked and read before the app (issue 11):
+ * Transfer-Encoding no longer describes what wsgi.input gives. */
 static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
-                       int pass_auth)
+                       int pass_auth, int spooled)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -158,6 +162,9 @@ static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
         size_t n;
 
         if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        if (spooled && strcasecmp(e[i].key, "Transfer-Encoding") == 0) {
             continue;
         }
         if (strcasecmp(e[i].key, "Content-Type") == 0) {
@@ -298,7 +305,8 @@ static int add_subprocess_env(request_rec *r, PyObject *d)
 }
 
 PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
-                           const pw_request_conf_t *rc, PyObject *input)
+                           const pw_request_conf_t *rc, PyObject *input,
+                           apr_off_t spooled)
 {
     int interp = rc->interp;
     const environ_state_t *st = &states[interp];
@@ -358,7 +366,11 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
         || PyDict_SetItem(d, st->input, input) < 0
-        || add_headers(r, st, d, rc->pass_authorization) < 0
+        || add_headers(r, st, d, rc->pass_authorization, spooled >= 0) < 0
+        || (spooled >= 0
+            && set_steal(d, st->content_length,
+                         PyUnicode_FromFormat("%lld", (long long)spooled))
+                   < 0)
         || add_apache_vars(r, d) < 0 || add_subprocess_env(r, d) < 0) {
         goto fail;
     }

@@ -29,7 +29,8 @@ static int pw_translate_name(request_rec *r);
 static int pw_map_to_storage(request_rec *r);
 static int pw_handler(request_rec *r);
 static int run_app(request_rec *r, pw_route_t *route,
-                   const pw_request_conf_t *rc, pw_metrics_sample_t *m);
+                   const pw_request_conf_t *rc, pw_spool_t *spool,
+                   pw_metrics_sample_t *m);
 static int file_route(request_rec *r, pw_route_t *route);
 
 void pw_handler_register_hooks(apr_pool_t *p)
@@ -85,6 +86,7 @@ static int pw_handler(request_rec *r)
 {
     pw_route_t *route, file;
     pw_request_conf_t conf;
+    pw_spool_t *spool = NULL;
     PyThreadState *tstate;
     pw_metrics_sample_t m = { 0 };
     apr_time_t start;
@@ -115,6 +117,15 @@ static int pw_handler(request_rec *r)
     }
     else {
         pw_config_request(r, route, &conf);
+    }
+    if (r->read_chunked && !conf.chunked_stream) {
+        /* Issue 11: read a chunked body to its end first, without the GIL,
+         * so the app gets a CONTENT_LENGTH and LimitRequestBody answers
+         * 413 before the app runs. */
+        rc = pw_input_spool(r, conf.body_buffer, conf.body_tmpdir, &spool);
+        if (rc != OK) {
+            return rc;
+        }
     }
     m.target = route->target;
     if (conf.interp == PW_INTERP_FILE) {
@@ -152,7 +163,7 @@ static int pw_handler(request_rec *r)
     else {
         pw_log_set_request(r);
         pw_guard_begin(r, conf.interp, conf.request_timeout);
-        rc = run_app(r, route, &conf, &m);
+        rc = run_app(r, route, &conf, spool, &m);
         if (pw_guard_end()) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "PW0401: %s: "
@@ -251,7 +262,8 @@ static int file_route(request_rec *r, pw_route_t *route)
 
 /* GIL held.  Returns what the handler returns; fills in m. */
 static int run_app(request_rec *r, pw_route_t *route,
-                   const pw_request_conf_t *rc, pw_metrics_sample_t *m)
+                   const pw_request_conf_t *rc, pw_spool_t *spool,
+                   pw_metrics_sample_t *m)
 {
     const char *target = route->target->target;
     PyObject *app, *input = NULL, *start = NULL, *environ = NULL;
@@ -263,9 +275,11 @@ static int run_app(request_rec *r, pw_route_t *route,
         m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
-    input = pw_input_new(r);
+    input = pw_input_new(r, spool);
     start = input ? pw_response_new(r, target, input) : NULL;
-    environ = start ? pw_environ_build(r, route, rc, input) : NULL;
+    environ = start ? pw_environ_build(r, route, rc, input,
+                                       pw_input_spooled_length(input))
+                    : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server,
                          "PW0300: %s: could not build the "

@@ -77,6 +77,26 @@ EOF
     ['PyWSGIPassAuthorization with a bad value',
      "PyWSGIPassAuthorization maybe\n", 'non-zero',
      qr/PyWSGIPassAuthorization/],
+    ['chunked request body directives, valid',
+     "PyWSGIChunkedRequest Stream\nPyWSGIRequestBodyBuffer 0\n"
+     . "PyWSGIRequestBodyTempDir $tmp\n<Location /x>\n"
+     . "    PyWSGIChunkedRequest Buffer\n    PyWSGIRequestBodyBuffer 65536\n"
+     . "</Location>\n", 0, qr/Syntax OK/],
+    ['PyWSGIChunkedRequest with a bad value',
+     "PyWSGIChunkedRequest Maybe\n", 'non-zero',
+     qr/PyWSGIChunkedRequest: 'Maybe' is neither Buffer .* nor Stream/],
+    ['PyWSGIRequestBodyBuffer not a number',
+     "PyWSGIRequestBodyBuffer 1M\n", 'non-zero',
+     qr/PyWSGIRequestBodyBuffer: '1M' is not a number of bytes/],
+    ['PyWSGIRequestBodyBuffer too large',
+     "PyWSGIRequestBodyBuffer 99999999999\n", 'non-zero',
+     qr/PyWSGIRequestBodyBuffer: '99999999999' is not a number of bytes/],
+    ['PyWSGIRequestBodyTempDir missing',
+     "PyWSGIRequestBodyTempDir $tmp/missing\n", 'non-zero',
+     qr/PyWSGIRequestBodyTempDir: '\S+missing' is not an existing directory/],
+    ['PyWSGIRequestBodyTempDir relative',
+     "PyWSGIRequestBodyTempDir tmp\n", 'non-zero',
+     qr/PyWSGIRequestBodyTempDir: 'tmp' is not an existing directory given by its absolute path/],
     ['PyWSGIAuthScript with its providers', <<"EOF", 0, qr/Syntax OK/],
 LoadModule authn_core_module $mods/mod_authn_core.so
 LoadModule auth_basic_module $mods/mod_auth_basic.so
