@@ -1,60 +1,162 @@
 /*
  * pw_interp.c: the interpreter registry and the GIL.
  *
- * Here: which interpreters this child has, each Apache thread's Python
- * thread state in each of them (made on first use, kept until the child
- * exits), which interpreter a thread is in, and taking and giving back the
- * GIL.  Not here: starting or finalising Python, or setting an interpreter
- * up for requests (pw_python.c does both, calling down into each concern).
+ * Here: which interpreters this child has, each thread's Python thread
+ * state in each of them (made on first use, freed when the thread ends),
+ * which interpreter a thread is in, and taking and giving back the GIL.
+ * Not here: starting or finalising Python, or setting an interpreter up
+ * for requests (pw_python.c does both, calling down into each concern).
  * This file calls no other file of the module.
  * Locking: pw_interp_acquire() takes the GIL, pw_interp_release() gives it
- * back; the lifecycle functions are called with the GIL held.
+ * back; the lifecycle functions are called with the GIL held.  free_lock
+ * orders a thread's end (its states freed, GIL taken inside the lock)
+ * against the child's exit (ready cleared inside it, GIL taken after).
+ *
+ * Threads come and go: mod_http2 runs requests on worker threads that end
+ * after H2MaxWorkerIdleSeconds.  A thread's states are freed by a
+ * pthread key destructor when it ends, so thousands of h2 streams leave
+ * no thread states (nor their threading.local data) behind.
+ *
+ * PyGILState_Ensure(), which ctypes callbacks, Cython "with gil" and
+ * pybind11 use, binds to the first thread state made on each OS thread.
+ * Every thread therefore gets its main-interpreter state first, whatever
+ * interpreter it serves: C code calling back into Python from a thread
+ * lands in main, the interpreter such code supports.
  */
 #include "pw_interp.h"
+#include <pthread.h>
+
+/* A thread's states, one per interpreter; malloc'ed, so that the key's
+ * destructor can still read it while the thread's TLS goes away. */
+typedef struct {
+    PyThreadState *ts[PW_MAX_INTERPS];
+} thread_states_t;
+
+/* How deep requests nest on one thread (ErrorDocument, #include virtual,
+ * subrequests run inside a request): deeper ones keep the interpreter
+ * bookkeeping of the outer ones they cannot restore. */
+#define NEST_MAX 8
 
 /* This child's interpreters; NULL where one could not be started. */
 static PyInterpreterState *interps[PW_MAX_INTERPS];
 static PyThreadState *main_tstate;
 static volatile int ready;
+static pthread_key_t states_key;
+static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* This Apache thread's Python thread state in each interpreter, whether it
- * is serving a request right now, and the interpreter it is in. */
-static __thread PyThreadState *thread_states[PW_MAX_INTERPS];
+/* This thread's states, how many requests it is serving right now (nested
+ * ones count), and the interpreter it is in, with the ones it was in
+ * before each nested acquire. */
+static __thread thread_states_t *my_states;
+static __thread PyThreadState **thread_states;
 static __thread int thread_busy;
 static __thread int thread_interp;
+static __thread int nest_interp[NEST_MAX];
+
+static void thread_gone(void *data);
+
+/* No GIL needed.  This thread's table of states, made on first use. */
+static PyThreadState **states_of_thread(void)
+{
+    if (thread_states == NULL) {
+        my_states = calloc(1, sizeof(*my_states));
+        if (my_states == NULL) {
+            return NULL;
+        }
+        thread_states = my_states->ts;
+        pthread_setspecific(states_key, my_states);
+    }
+    return thread_states;
+}
+
+/* pthread key destructor: this thread is ending.  Its states go with it,
+ * each deleted with the GIL of its interpreter held, unless the child is
+ * already exiting (then Python's finalisation owns them). */
+static void thread_gone(void *data)
+{
+    thread_states_t *st = data;
+    int i;
+
+    pthread_mutex_lock(&free_lock);
+    if (ready) {
+        /* Sub-interpreters first: main's state holds the gilstate
+         * binding, which goes last. */
+        for (i = PW_MAX_INTERPS - 1; i >= 0; i--) {
+            if (st->ts[i] == NULL || interps[i] == NULL) {
+                continue;
+            }
+            PyEval_RestoreThread(st->ts[i]);
+            PyThreadState_Clear(st->ts[i]);
+            PyThreadState_DeleteCurrent();
+            st->ts[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&free_lock);
+    if (thread_states == st->ts) {
+        thread_states = NULL;
+        my_states = NULL;
+    }
+    free(st);
+}
 
 int pw_interp_current(void)
 {
     return thread_interp;
 }
 
-PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited)
+/* No GIL.  This thread's state in interp, made on first use (main's
+ * first of all, for the gilstate binding). */
+static PyThreadState *state_for(int interp)
 {
-    PyThreadState *tstate = thread_states[interp];
-    apr_time_t before;
+    PyThreadState **states = states_of_thread();
 
-    if (!ready || interps[interp] == NULL) {
+    if (states == NULL) {
         return NULL;
     }
-    if (tstate == NULL) {
+    if (states[0] == NULL) {
         /* Public API only: PyThreadState_New needs no GIL. */
-        tstate = PyThreadState_New(interps[interp]);
-        if (tstate == NULL) {
-            return NULL;
-        }
-        thread_states[interp] = tstate;
+        states[0] = PyThreadState_New(interps[0]);
+    }
+    if (states[interp] == NULL && states[0] != NULL) {
+        states[interp] = PyThreadState_New(interps[interp]);
+    }
+    return states[interp];
+}
+
+PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited)
+{
+    PyThreadState *tstate;
+    apr_time_t before;
+
+    if (!ready || interps[interp] == NULL || interps[0] == NULL) {
+        return NULL;
+    }
+    tstate = state_for(interp);
+    if (tstate == NULL) {
+        return NULL;
     }
     before = apr_time_now();
     PyEval_RestoreThread(tstate);
     *waited = apr_time_now() - before;
-    thread_busy = 1;
+    if (thread_busy < NEST_MAX) {
+        nest_interp[thread_busy] = thread_interp;
+    }
+    thread_busy++;
     thread_interp = interp;
     return tstate;
 }
 
 void pw_interp_release(PyThreadState *tstate)
 {
-    thread_busy = 0;
+    /* A nested request (an ErrorDocument, an #include virtual) returns
+     * the thread to the outer one's interpreter, whose state it then
+     * restores itself. */
+    if (thread_busy > 0) {
+        thread_busy--;
+        if (thread_busy < NEST_MAX) {
+            thread_interp = nest_interp[thread_busy];
+        }
+    }
     PyEval_SaveThread();
 }
 
@@ -62,8 +164,9 @@ void pw_interp_adopt_main(PyThreadState *tstate)
 {
     main_tstate = tstate;
     interps[0] = PW_TSTATE_INTERP(tstate);
+    pthread_key_create(&states_key, thread_gone);
     /* This thread serves requests under prefork: its state is main's. */
-    thread_states[0] = tstate;
+    states_of_thread()[0] = tstate;
     thread_interp = 0;
 }
 
@@ -103,7 +206,17 @@ void pw_interp_discard(int interp)
 
 void pw_interp_set_ready(int r)
 {
+    /* Once cleared, no ending thread touches Python any more. */
+    pthread_mutex_lock(&free_lock);
     ready = r;
+    pthread_mutex_unlock(&free_lock);
+}
+
+void pw_interp_acquire_for_exit(void)
+{
+    pw_interp_set_ready(0);
+    PyEval_RestoreThread(main_tstate);
+    thread_interp = 0;
 }
 
 int pw_interp_busy(void)

