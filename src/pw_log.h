@@ -27,8 +27,10 @@ void pw_log_logging_hook(void);
 /* GIL held.  The wsgi.errors stream of an interpreter (borrowed). */
 PyObject *pw_log_errors(int interp);
 
-/* No GIL needed: tie this thread's Python log lines to r (NULL: none). */
-void pw_log_set_request(request_rec *r);
+/* GIL held: tie this thread's Python log lines to r (NULL: none), after
+ * logging what it left unfinished for the request before; returns that
+ * request, for a nested request to restore. */
+request_rec *pw_log_set_request(request_rec *r);
 
 /* GIL of main held, at child exit: flush what main's streams buffer. */
 void pw_log_fini(void);
