@@ -44,6 +44,8 @@ my @scenarios = (
     ['print() from 16 threads: each line whole, once, tied to its request',
      \&print_threads],
     ['sys.stdout and sys.stderr are text streams with a buffer', \&stdio],
+    ['a request inside a request (mod_include, ErrorDocument) leaves the '
+     . 'outer one intact', \&nested],
 );
 
 # ------------------------------------------------------------------ helpers
@@ -236,6 +238,61 @@ sub stdio {
     ok(@pieces >= 2 && $longest < 9000,
        'an unterminated line is flushed in pieces of bounded size')
         or diag(scalar(@pieces) . ' pieces, longest ' . ($longest // 0));
+    finish($srv);
+}
+
+# Issue 12 item 7.  mod_include runs "#include virtual" of an app URL from
+# inside the outer app's ap_pass_brigade(), on the same thread; Apache runs
+# an ErrorDocument for a 413 found while the app reads its body.  After the
+# inner request, the outer one's lines must still carry its log id and its
+# PyWSGIRequestTimeout must still fire.
+sub nested {
+    my $srv = server(name => 'nested', threads => 2, conf => <<"EOF_") or return;
+$LOGFMT
+LoadModule include_module $MODS/mod_include.so
+PyWSGIScriptAlias /main $app
+PyWSGIScriptAlias /named $app interpreter=sub
+PyWSGIRequestTimeout 2
+<Location /main/outer>
+    Options +Includes
+    SetOutputFilter INCLUDES
+</Location>
+<Location /main/readbody>
+    LimitRequestBody 1000
+    ErrorDocument 413 /named/inner
+</Location>
+EOF_
+    for my $inner ('/main/inner', '/named/inner') {
+        my $off = $srv->log_offset;
+        my $r = curl($srv, "/main/outer?spin=5&inner=$inner");
+        like($r->{body}, qr/\[inner -\]/, "$inner included in the page");
+        my $text = $srv->wait_for_log($off, qr/PW0401/, 8);
+        my $url = ids_map($srv);
+        my ($id) = $text =~ /\[logid (\S+)\] OUTER-AFTER-INNER/;
+        like($url->{ $id // '-' } // '', qr{^/main/outer\?spin=5&inner=\Q$inner\E$},
+             "$inner: the outer's line after the inner request carries its id")
+            or diag($text);
+        like($text, qr{PW0401: /main/outer},
+             "$inner: the outer request's timeout still fires after it");
+        unlike($text, qr/PW0401: \Q$inner\E/, 'not the inner one');
+    }
+    my $off = $srv->log_offset;
+    my $body = 'x' x 20000;
+    my $file = $srv->dir . '/body';
+    open my $fh, '>', $file or die;
+    print {$fh} $body;
+    close $fh;
+    my $r = curl($srv, '/main/readbody', '-H', 'Transfer-Encoding: chunked',
+                 '--data-binary', "\@$file");
+    # (The ErrorDocument app's own status goes out, as a CGI script's.)
+    like($r->{body}, qr/\[inner/,
+         'a chunked body over LimitRequestBody: the ErrorDocument app answers');
+    my $text = $srv->wait_for_log($off, qr/OUTER-AFTER-READ/, 5);
+    my $url = ids_map($srv);
+    my ($id) = $text =~ /\[logid (\S+)\] OUTER-AFTER-READ/;
+    is($url->{ $id // '-' } // '', '/main/readbody',
+       'the outer line after the ErrorDocument carries its id')
+        or diag($text);
     finish($srv);
 }
 

@@ -192,8 +192,10 @@ def application(environ, start_response):
             "REDIRECT_STATUS", "-"), "text/html")
     if path == "/readbody":
         # LimitRequestBody is passed while reading: Apache answers 413.
-        data = environ["wsgi.input"].read()
-        print("OUTER-AFTER-READ %s" % environ.get("REQUEST_URI"))
+        try:
+            data = environ["wsgi.input"].read()
+        finally:
+            print("OUTER-AFTER-READ %s" % environ.get("REQUEST_URI"))
         return _answer(start_response, "read %d" % len(data))
     return _answer(start_response, "no such path", status="404 Not Found")
 
