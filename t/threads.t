@@ -46,6 +46,8 @@ my @scenarios = (
     ['sys.stdout and sys.stderr are text streams with a buffer', \&stdio],
     ['a request inside a request (mod_include, ErrorDocument) leaves the '
      . 'outer one intact', \&nested],
+    ['HTTP/2: thread states made and freed with the h2 workers; timeout',
+     \&http2],
 );
 
 # ------------------------------------------------------------------ helpers
@@ -294,6 +296,66 @@ EOF_
        'the outer line after the ErrorDocument carries its id')
         or diag($text);
     finish($srv);
+}
+
+# Issue 11 item 5.  mod_http2 runs streams on worker threads of its own
+# that end after H2MaxWorkerIdleSeconds: their thread states (and their
+# threading.local data) must go with them, and PyWSGIRequestTimeout must
+# cover them.  Four rounds of 2,000 h2c streams (h2load), a pause for the
+# workers to end after each; the counts after the last round as after the
+# first, give or take the MPM's 4 threads (the HTTP/1.1 request that reads
+# the counts may land on one that has not run Python yet).
+sub http2 {
+    my $srv = server(name => 'h2', threads => 4, conf => <<"EOF_") or return;
+LoadModule http2_module $MODS/mod_http2.so
+Protocols h2c http/1.1
+H2MaxWorkerIdleSeconds 1
+MaxKeepAliveRequests 0
+PyWSGIScriptAlias /main $app
+PyWSGIRequestTimeout 3
+EOF_
+    my $port = $srv->port;
+    my (@rss, @counts);
+    my $rounds = $ENV{PW_H2_ROUNDS} || 4;
+    for my $round (1 .. $rounds) {
+        my $out = `h2load -n 2000 -c 4 -m 20 -T 30 http://127.0.0.1:$port/main/count 2>&1`;
+        my ($ok) = $out =~ /(\d+) succeeded/;
+        is($ok, 2000, "round $round: 2000 h2c streams succeeded")
+            or diag($out);
+        sleep 3;    # idle h2 workers end
+        my $r = curl($srv, '/main/count');
+        my $c = eval { JSON::PP->new->decode($r->{body}) } || {};
+        push @counts, $c;
+        my ($child) = $srv->children;
+        push @rss, $child ? rss_kib($child) : 0;
+        my @tasks = $child ? glob("/proc/$child/task/*") : ();
+        note("round $round: $r->{body}, child RSS $rss[-1] KiB, "
+             . scalar(@tasks) . ' threads');
+    }
+    ok(($counts[-1]{tstates} // 999) <= ($counts[0]{tstates} // 0) + 4,
+       "thread states flat over rounds ($counts[0]{tstates} -> "
+       . "$counts[-1]{tstates})");
+    ok(($counts[-1]{locals} // 999) <= ($counts[0]{locals} // 0) + 4,
+       "threading.local data flat over rounds ($counts[0]{locals} -> "
+       . "$counts[-1]{locals})");
+    my $big = $srv->dir . '/up';
+    open my $fh, '>', $big or die;
+    print {$fh} 'y' x (1 << 20) for 1 .. 20;
+    close $fh;
+    my $up = curl($srv, '/main/big', '--http2-prior-knowledge',
+                  '--data-binary', "\@$big");
+    like($up->{body}, qr/^size=20971520 crc=/, 'a 20 MiB upload over h2c');
+    my $down = curl($srv, '/main/big?mb=20', '--http2-prior-knowledge');
+    is(length($down->{body}), 20 << 20, 'a 20 MiB download over h2c');
+    my $t = curl($srv, '/main/sleep?s=8', '--http2-prior-knowledge');
+    is($t->{status}, 504, 'PyWSGIRequestTimeout cuts an h2 stream: 504');
+    finish($srv);
+}
+
+sub rss_kib {
+    my $pid = shift;
+    my $s = slurp("/proc/$pid/status");
+    return $s =~ /VmRSS:\s+(\d+)/ ? $1 : 0;
 }
 
 # ---------------------------------------------------------------- run

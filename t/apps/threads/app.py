@@ -132,9 +132,42 @@ def stdio():
     return json.dumps(info, sort_keys=True)
 
 
+class _Tracked:
+    """One per thread that served /count: alive while its thread state's
+    threading.local data is."""
+    live = 0
+
+    def __init__(self):
+        _Tracked.live += 1
+
+    def __del__(self):
+        _Tracked.live -= 1
+
+
+_local = threading.local()
+
+
+def _thread_states():
+    """The thread states of this interpreter, counted through the C API."""
+    api = ctypes.pythonapi
+    api.PyInterpreterState_Get.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.restype = ctypes.c_void_p
+    api.PyInterpreterState_ThreadHead.argtypes = [ctypes.c_void_p]
+    api.PyThreadState_Next.restype = ctypes.c_void_p
+    api.PyThreadState_Next.argtypes = [ctypes.c_void_p]
+    n, t = 0, api.PyInterpreterState_ThreadHead(api.PyInterpreterState_Get())
+    while t:
+        n += 1
+        t = api.PyThreadState_Next(t)
+    return n
+
+
 def count():
+    if not hasattr(_local, "tracked"):
+        _local.tracked = _Tracked()
     return json.dumps({"active": threading.active_count(),
-                       "frames": len(sys._current_frames())})
+                       "tstates": _thread_states(),
+                       "locals": _Tracked.live})
 
 
 def application(environ, start_response):
