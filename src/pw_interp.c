@@ -224,19 +224,59 @@ int pw_interp_busy(void)
     return thread_busy;
 }
 
-/* Py_FinalizeEx() refuses to run while sub-interpreters live, and
- * Py_EndInterpreter() while another thread state of its interpreter does:
- * the worker threads' states go first. */
-void pw_interp_end_all(void)
+/* GIL held, in interp: the threads the app started there are asked to
+ * finish, as Python's own finalisation does (threading._shutdown() joins
+ * the non-daemon ones; PyWSGIShutdownTimeout's watchdog bounds the wait).
+ * Returns how many still run (daemon threads). */
+static long app_threads_stop(void)
 {
-    int i;
+    PyObject *name = PyUnicode_FromString("threading");
+    PyObject *threading = name ? PyImport_GetModule(name) : NULL;
+    PyObject *thread = NULL, *res = NULL;
+    long left = 0;
 
-    for (i = 1; i < PW_MAX_INTERPS; i++) {
-        PyThreadState *mine = thread_states[i], *t, *next;
-        if (interps[i] == NULL || mine == NULL) {
-            continue;
-        }
-        PyThreadState_Swap(mine);
+    Py_XDECREF(name);
+    if (threading) {
+        res = PyObject_CallMethod(threading, "_shutdown", NULL);
+        Py_XDECREF(res);
+    }
+    PyErr_Clear();
+    thread = PyImport_ImportModule("_thread");
+    res = thread ? PyObject_CallMethod(thread, "_count", NULL) : NULL;
+    if (res) {
+        left = PyLong_AsLong(res);
+    }
+    PyErr_Clear();
+    if (left == 0) {
+        /* A thread that just ended may still be deleting its state. */
+        Py_BEGIN_ALLOW_THREADS
+            apr_sleep(apr_time_from_msec(20));
+        Py_END_ALLOW_THREADS
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(thread);
+    Py_XDECREF(threading);
+    return left < 0 ? 0 : left;
+}
+
+/* Py_EndInterpreter() refuses to run while another thread state of its
+ * interpreter exists.  Those of Apache's threads are idle for good (the
+ * threads are joined, or never run Python again: ready is cleared) and are
+ * deleted first; those of threads the app started are never deleted under
+ * them: when some still run, the interpreter is left as it is. */
+long pw_interp_end(int i)
+{
+    PyThreadState *mine = thread_states ? thread_states[i] : NULL;
+    PyThreadState *t, *next;
+    long left;
+
+    if (interps[i] == NULL || mine == NULL) {
+        return 0;
+    }
+    PyThreadState_Swap(mine);
+    thread_interp = i;
+    left = app_threads_stop();
+    if (left == 0) {
         for (t = PyInterpreterState_ThreadHead(interps[i]); t; t = next) {
             next = PyThreadState_Next(t);
             if (t != mine) {
@@ -247,7 +287,8 @@ void pw_interp_end_all(void)
         Py_EndInterpreter(mine);
         interps[i] = NULL;
         thread_states[i] = NULL;
-        PyThreadState_Swap(main_tstate);
     }
+    PyThreadState_Swap(main_tstate);
     thread_interp = 0;
+    return left;
 }

@@ -61,8 +61,10 @@ void pw_interp_acquire_for_exit(void);
  * on it must not finalise Python under its feet)? */
 int pw_interp_busy(void);
 
-/* GIL of main held, at child exit: end every sub-interpreter.  The worker
- * threads have been joined (or are idle for good). */
-void pw_interp_end_all(void);
+/* GIL of main held, at child exit: end sub-interpreter interp, after the
+ * threads the app started in it were asked to finish (non-daemon ones are
+ * joined).  Returns 0, or how many of them still run: then the
+ * interpreter is left to the process's exit, never ended under them. */
+long pw_interp_end(int interp);
 
 #endif /* PW_INTERP_H */

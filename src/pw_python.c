@@ -286,6 +286,7 @@ static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
     pthread_t tid;
+    int i, kept = 0;
     pthread_attr_t attr;
 
     if (!python_up) {
@@ -309,7 +310,28 @@ static apr_status_t python_cleanup(void *data)
 
     pw_interp_acquire_for_exit();
     pw_log_fini();
-    pw_interp_end_all();
+    for (i = 1; i < pw_config_interp_count(); i++) {
+        long left = pw_interp_end(i);
+        if (left > 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                         "PW0106: sub-interpreter '%s' in pid %"
+                         APR_PID_T_FMT " still runs %ld thread(s) the "
+                         "application started (daemon threads) at exit; "
+                         "it is left to the process's exit, not ended "
+                         "under them, and Python is not finalised in "
+                         "this child (main's atexit handlers still ran)",
+                         pw_config_interp_name(i), getpid(), left);
+            kept++;
+        }
+    }
+    if (kept) {
+        /* Py_FinalizeEx() aborts while a sub-interpreter lives: do the
+         * part of it apps rely on, in main, and let the process exit. */
+        PyRun_SimpleString("import threading, atexit\n"
+                           "threading._shutdown()\n"
+                           "atexit._run_exitfuncs()\n");
+        return APR_SUCCESS;
+    }
     if (Py_FinalizeEx() < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                      "PW0103: "

@@ -48,6 +48,8 @@ my @scenarios = (
      . 'outer one intact', \&nested],
     ['HTTP/2: thread states made and freed with the h2 workers; timeout',
      \&http2],
+    ['a named interpreter with live app threads: restarts and recycling '
+     . 'without a crash', \&teardown],
 );
 
 # ------------------------------------------------------------------ helpers
@@ -356,6 +358,36 @@ sub rss_kib {
     my $pid = shift;
     my $s = slurp("/proc/$pid/status");
     return $s =~ /VmRSS:\s+(\d+)/ ? $1 : 0;
+}
+
+# Issue 12 item 5.  An app in interpreter=sub starts a daemon thread that
+# never ends and a non-daemon one that ends within 2 s; children are
+# recycled (PyWSGIMaxRequests) and gracefully restarted while those
+# threads run.  No crash, and every child gone in bounded time.
+sub teardown {
+    my $srv = server(name => 'teardown', threads => 2, conf => <<"EOF_") or return;
+PyWSGIScriptAlias /named $app interpreter=sub
+PyWSGIScriptAlias /main $app
+PyWSGIMaxRequests 4
+PyWSGIShutdownTimeout 5
+EOF_
+    my ($ok, $n) = (0, 0);
+    for my $round (1 .. 3) {
+        for (1 .. 6) {
+            my $r = curl($srv, $_ % 2 ? '/named/threads' : '/main/threads');
+            $n++;
+            $ok++ if $r->{status} == 200;
+        }
+        $srv->graceful;
+        sleep 1;
+    }
+    ok($ok >= $n - 2, "requests answered ($ok of $n)");
+    my $t0 = time;
+    finish($srv);
+    my $took = time - $t0;
+    ok($took < 15, sprintf('the server stopped in %.1f s', $took));
+    my @said = grep { /PW0106/ } split /\n/, $srv->log_text;
+    note($said[0]) if @said;
 }
 
 # ---------------------------------------------------------------- run
