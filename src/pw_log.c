@@ -554,10 +554,66 @@ void pw_log_fini(void)
     lines_flush();
 }
 
+/* Lines formatted with the GIL held and written after it is released: a
+ * piped ErrorLog that blocks must stall only the thread that writes, not
+ * every thread waiting for the GIL.  Lines are NUL-separated in buf. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} pw_lines_out_t;
+
+static void out_add(pw_lines_out_t *out, const char *prefix, const char *text,
+                    size_t n)
+{
+    size_t plen = strlen(prefix), need = out->len + plen + n + 1;
+
+    if (out->failed) {
+        return;
+    }
+    if (need > out->cap) {
+        size_t cap = need * 2;
+        char *buf = realloc(out->buf, cap);
+        if (buf == NULL) {
+            out->failed = 1;
+            return;
+        }
+        out->buf = buf;
+        out->cap = cap;
+    }
+    memcpy(out->buf + out->len, prefix, plen);
+    memcpy(out->buf + out->len + plen, text, n);
+    out->len += plen + n;
+    out->buf[out->len++] = '\0';
+}
+
+/* GIL held; returns with it, having released it for the writes. */
+static void out_write(pw_lines_out_t *out, request_rec *r, server_rec *s)
+{
+    Py_BEGIN_ALLOW_THREADS
+    {
+        size_t at = 0;
+        while (at < out->len) {
+            const char *line = out->buf + at;
+            if (r) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", line);
+            }
+            else {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
+            }
+            at += strlen(line) + 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(out->buf);
+    out->buf = NULL;
+    out->len = out->cap = 0;
+}
+
 /* The traceback's lines, each its own log line: the error log is read line
  * by line (grep, journald), and one entry with embedded newlines breaks
  * that. */
-static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
+static void log_traceback(pw_lines_out_t *out, PyObject *exc)
 {
     PyObject *lines, *item, *tb;
     PyObject **format = &format_exception[pw_interp_current()];
@@ -597,14 +653,7 @@ static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
                 nl = end;
             }
             if (nl > text) {
-                if (r) {
-                    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0303: %.*s",
-                                  (int)(nl - text), text);
-                }
-                else {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0303: %.*s",
-                                 (int)(nl - text), text);
-                }
+                out_add(out, "PW0303: ", text, nl - text);
             }
         }
     }
@@ -616,7 +665,8 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
     PyObject *exc = PW_ERR_TAKE();
     PyObject *text = NULL;
     const char *type = "unknown error", *msg = "";
-    char what[1024];
+    pw_lines_out_t out = { NULL, 0, 0, 0 };
+    char what[1024], first[2048];
     va_list ap;
 
     va_start(ap, fmt);
@@ -632,17 +682,13 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
             msg = "(its message cannot be shown)";
         }
     }
-    if (r) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s%s%s", what, type,
-                      *msg ? ": " : "", msg);
-    }
-    else {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s %s%s%s", what, type,
-                     *msg ? ": " : "", msg);
-    }
+    apr_snprintf(first, sizeof(first), "%s %s%s%s", what, type,
+                 *msg ? ": " : "", msg);
+    out_add(&out, "", first, strlen(first));
     if (exc) {
-        log_traceback(r, s, exc);
+        log_traceback(&out, exc);
     }
+    out_write(&out, r, s);
     Py_XDECREF(text);
     Py_XDECREF(exc);
 }

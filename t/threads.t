@@ -50,6 +50,8 @@ my @scenarios = (
      \&http2],
     ['a named interpreter with live app threads: restarts and recycling '
      . 'without a crash', \&teardown],
+    ['a blocked piped ErrorLog stalls only the threads that write to it',
+     \&piped_log],
 );
 
 # ------------------------------------------------------------------ helpers
@@ -388,6 +390,48 @@ EOF_
     ok($took < 15, sprintf('the server stopped in %.1f s', $took));
     my @said = grep { /PW0106/ } split /\n/, $srv->log_text;
     note($said[0]) if @said;
+}
+
+# Issue 12 item 10.  A virtual host whose piped ErrorLog stops reading:
+# one request fills the pipe (its print() blocks), a second one's app
+# raises (its traceback blocks).  A third request, on the main server,
+# must still run Python: tracebacks are written without the GIL.
+sub piped_log {
+    if (!$threaded) {
+        plan skip_all => 'needs threads in one child (worker, event)';
+        return;
+    }
+    my $srv = server(name => 'piped', threads => 4, conf => <<"EOF_") or return;
+PyWSGIScriptAlias /main $app
+<VirtualHost *:*>
+    ServerName blocked.test
+    ErrorLog "|/bin/sh -c 'while [ ! -e \@DIR\@/go ]; do sleep 0.1; done; exec cat > \@DIR\@/piped'"
+</VirtualHost>
+EOF_
+    my $go = $srv->dir . '/go';
+    my @kids;
+    for my $path ('/main/flood?kb=256', '/main/raise') {
+        my $pid = fork;
+        die "fork: $!" unless defined $pid;
+        if ($pid == 0) {
+            curl($srv, $path, '-H', 'Host: blocked.test', '-m', '30');
+            POSIX::_exit(0);
+        }
+        push @kids, $pid;
+        sleep 1;
+    }
+    my $t0 = time;
+    my $r = curl($srv, '/main/whoami', '-m', '8');
+    my $took = time - $t0;
+    is($r->{status}, 200, sprintf('the main server still answers (%.1f s)',
+                                  $took));
+    open my $fh, '>', $go or die;
+    close $fh;
+    waitpid($_, 0) for @kids;
+    my $piped = slurp($srv->dir . '/piped');
+    like($piped, qr/PW0303: RuntimeError: raised on purpose/,
+         'the traceback reached the piped log once it read again');
+    finish($srv);
 }
 
 # ---------------------------------------------------------------- run

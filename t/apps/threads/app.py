@@ -186,6 +186,13 @@ def application(environ, start_response):
             sys.stdout.write("\rprogress %5d " % i + "#" * 48)
         sys.stdout.write("\n")
         return _answer(start_response, "done")
+    if path == "/flood":
+        # Fills a piped ErrorLog that is not being read.
+        for i in range(int(q.get("kb", "256"))):
+            print("FLOOD %04d " % i + "f" * 1000)
+        return _answer(start_response, "flooded")
+    if path == "/raise":
+        raise RuntimeError("raised on purpose for t/threads.t")
     if path == "/stdio":
         return _answer(start_response, stdio(), "application/json")
     if path == "/buffer":
