@@ -191,6 +191,14 @@ def application(environ, start_response):
         for i in range(int(q.get("kb", "256"))):
             print("FLOOD %04d " % i + "f" * 1000)
         return _answer(start_response, "flooded")
+    if path == "/printloop":
+        # print() cost, for the report (not a test): µs per call.
+        n = int(q.get("n", "20000"))
+        t0 = time.perf_counter()
+        for i in range(n):
+            print("loop line", i)
+        return _answer(start_response, "%.2f us/print" % (
+            (time.perf_counter() - t0) * 1e6 / n))
     if path == "/raise":
         raise RuntimeError("raised on purpose for t/threads.t")
     if path == "/stdio":
@@ -200,7 +208,11 @@ def application(environ, start_response):
         sys.stdout.flush()
         return _answer(start_response, "ok")
     if path == "/count":
-        return _answer(start_response, count(), "application/json")
+        body = count()
+        end = time.time() + float(q.get("hold", "0"))
+        while time.time() < end:    # keeps this thread busy (warm-up)
+            time.sleep(0.01)
+        return _answer(start_response, body, "application/json")
     if path == "/big":
         if environ["REQUEST_METHOD"] == "POST":
             crc, size = 0, 0
