@@ -48,6 +48,7 @@ my @scenarios = (
      . 'outer one intact', \&nested],
     ['HTTP/2: thread states made and freed with the h2 workers; timeout',
      \&http2],
+    ['HTTP/2 over TLS (mod_ssl, ALPN h2)', \&http2_tls],
     ['a named interpreter with live app threads: restarts and recycling '
      . 'without a crash', \&teardown],
     ['a blocked piped ErrorLog stalls only the threads that write to it',
@@ -361,6 +362,40 @@ EOF_
     is(length($down->{body}), 20 << 20, 'a 20 MiB download over h2c');
     my $t = curl($srv, '/main/sleep?s=8', '--http2-prior-knowledge');
     is($t->{status}, 504, 'PyWSGIRequestTimeout cuts an h2 stream: 504');
+    finish($srv);
+}
+
+# The same over TLS: curl --http2 and h2load negotiate h2 by ALPN.
+sub http2_tls {
+    my $tls = "$top/t/conf/pep3333-tls";
+    my $srv = server(name => 'h2tls', threads => 4, conf => <<"EOF_") or return;
+LoadModule http2_module $MODS/mod_http2.so
+LoadModule ssl_module $MODS/mod_ssl.so
+LoadModule socache_shmcb_module $MODS/mod_socache_shmcb.so
+SSLSessionCache shmcb:\@DIR\@/scache(102400)
+SSLEngine on
+SSLCertificateFile $tls/cert.pem
+SSLCertificateKeyFile $tls/key.pem
+Protocols h2 http/1.1
+H2MaxWorkerIdleSeconds 1
+MaxKeepAliveRequests 0
+PyWSGIScriptAlias /main $app
+PyWSGIRequestTimeout 3
+EOF_
+    my $port = $srv->port;
+    my $url = "https://127.0.0.1:$port";
+    my $out = `curl -sk --http2 -o /dev/null -w '%{http_version} %{http_code}' $url/main/whoami`;
+    is($out, '2 200', 'curl --http2 over TLS speaks h2');
+    $out = `h2load -n 1000 -c 2 -m 10 -T 30 $url/main/count 2>&1`;
+    my ($ok) = $out =~ /(\d+) succeeded/;
+    my ($s5) = $out =~ /(\d+) 5xx/;
+    ok(($ok // 0) >= 500 && ($s5 // 1) == 0,
+       'h2load over TLS: ' . ($ok // 0) . ' of 1000 streams answered')
+        or diag($out);
+    my $len = `curl -sk --http2 -o - $url/main/big?mb=20 | wc -c`;
+    is($len + 0, 20 << 20, 'a 20 MiB download over h2 (TLS)');
+    my $code = `curl -sk --http2 -m 20 -o /dev/null -w '%{http_code}' '$url/main/sleep?s=8'`;
+    is($code, '504', 'PyWSGIRequestTimeout cuts an h2 stream over TLS: 504');
     finish($srv);
 }
 
