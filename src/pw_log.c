@@ -660,6 +660,19 @@ static void log_traceback(pw_lines_out_t *out, PyObject *exc)
     Py_DECREF(lines);
 }
 
+void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    apr_vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    Py_BEGIN_ALLOW_THREADS
+        ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+    Py_END_ALLOW_THREADS
+}
+
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
 {
     PyObject *exc = PW_ERR_TAKE();

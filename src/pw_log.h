@@ -16,6 +16,11 @@
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* GIL held.  One line about r at level, formatted now and written with
+ * the GIL released (a piped ErrorLog may block). */
+void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* GIL held, once per child after Python started: sys.stdout -> warn,
  * sys.stderr -> error.  Returns -1 with a Python error set on failure. */
 int pw_log_init(server_rec *s, int interp);

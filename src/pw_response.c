@@ -324,8 +324,7 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
         return self->gone ? -1 : 0;
     }
     if (self->declared >= 0 && self->sent + (apr_off_t)len > self->declared) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
             "PW0308: %s: application"
             " '%s' sent more than its Content-Length of %" APR_OFF_T_FMT
             " bytes; the rest is dropped",
@@ -372,7 +371,7 @@ static int check_item(pw_resp_t *self, PyObject *item)
 {
     if (PyBytes_Check(item)) {
         if (!self->started) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+            pw_log_rline(self->r, APLOG_ERR,
                           "PW0306: %s: "
                           "application '%s' produced body data before "
                           "calling start_response",
@@ -382,7 +381,7 @@ static int check_item(pw_resp_t *self, PyObject *item)
         }
         return 0;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+    pw_log_rline(self->r, APLOG_ERR,
                   "PW0305: %s: "
                   "application '%s' returned an item of type %s, expected "
                   "bytes (PEP 3333)",
@@ -524,7 +523,7 @@ static void close_result(pw_resp_t *self, PyObject *result)
 static void app_stopped_on_body(pw_resp_t *self)
 {
     PyErr_Clear();
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, self->r,
+    pw_log_rline(self->r, APLOG_INFO,
                   "PW0312: %s: application '%s' stopped on the broken "
                   "request body (HTTP %d)",
                   self->r->uri, self->target, pw_input_error(self->input));
@@ -643,7 +642,7 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     }
 
     if (rc == 0 && !self->started) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
                       "PW0306: %s: application"
                       " '%s' returned without calling start_response",
                       r->uri, self->target);
@@ -652,7 +651,7 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     }
     if (rc == 0 && self->declared >= 0 && self->sent < self->declared
         && !r->header_only) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
                       "PW0307: %s: application"
                       " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
                       "sent %" APR_OFF_T_FMT " bytes; connection closed",

@@ -385,7 +385,14 @@ EOF_
     my $port = $srv->port;
     my $url = "https://127.0.0.1:$port";
     my $out = `curl -sk --http2 -o /dev/null -w '%{http_version} %{http_code}' $url/main/whoami`;
-    is($out, '2 200', 'curl --http2 over TLS speaks h2');
+    if ($threaded) {
+        is($out, '2 200', 'curl --http2 over TLS speaks h2');
+    }
+    else {
+        # Under prefork mod_http2 picks http/1.1 when the client offers
+        # both (curl); h2load offers only h2 and gets it.
+        like($out, qr/^(1\.1|2) 200$/, "curl over TLS under prefork: $out");
+    }
     $out = `h2load -n 1000 -c 2 -m 10 -T 30 $url/main/count 2>&1`;
     my ($ok) = $out =~ /(\d+) succeeded/;
     my ($s5) = $out =~ /(\d+) 5xx/;
