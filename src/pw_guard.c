@@ -5,7 +5,8 @@
  * deadline, claimed at its start and given back at its end (per request,
  * not per thread: mod_http2's worker threads come and go, and a request
  * nested in another on one thread -- an ErrorDocument, an #include
- * virtual -- must not take over the outer one's deadline).  A watchdog thread (one per child, only when some server sets
+ * virtual -- must not take over the outer one's deadline).  A watchdog
+ * thread (one per child, only when some server sets
  * PyWSGIRequestTimeout) looks at the slots ten times a second; past a
  * deadline it takes that interpreter's GIL and raises RequestTimeout in the
  * request's thread (PyThreadState_SetAsyncExc).  The exception derives from

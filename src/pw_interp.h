@@ -18,8 +18,9 @@
  * state for it on first use and keeping it for the thread's life (freed
  * when the thread ends); *waited is how long the GIL took.  Calls nest: a
  * request run inside another one on the same thread (ErrorDocument,
- * #include virtual) acquires and releases inside the outer one's pair.  Returns NULL (GIL not taken) when that
- * interpreter could not be started in this child, or Python is not ready.
+ * #include virtual) acquires and releases inside the outer one's pair.
+ * Returns NULL (GIL not taken) when that interpreter could not be started
+ * in this child, or Python is not ready.
  */
 PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited);
 
