@@ -38,6 +38,7 @@ enum { SINK_STDOUT, SINK_STDERR, SINK_ERRORS, SINK_KINDS };
 typedef struct {
     PyObject_HEAD int level; /* APLOG_* of every line */
     int kind;                /* SINK_* */
+    int interp;              /* the interpreter it was made in */
     const char *name;        /* for repr() and .name */
 } pw_sink_t;
 
@@ -236,7 +237,9 @@ static PyObject *sink_flush(pw_sink_t *self, PyObject *unused)
 
 static PyObject *sink_fileno(pw_sink_t *self, PyObject *unused)
 {
-    PyObject *exc = unsupported[pw_interp_current()];
+    /* Its own interpreter's class: an app thread may not be in the
+     * registry's books. */
+    PyObject *exc = unsupported[self->interp];
 
     PyErr_SetString(exc ? exc : PyExc_OSError,
                     "the error log stream of mod_pywsgi has no file "
@@ -450,7 +453,7 @@ static PyTypeObject sink_type = {
  * whole text stream interface (.buffer, .encoding, .reconfigure(),
  * fileno() raising io.UnsupportedOperation), and write_through hands each
  * write() to the sink at once, which splits it into lines per thread. */
-static PyObject *stream_new(PyObject *io, int level, int kind,
+static PyObject *stream_new(PyObject *io, int interp, int level, int kind,
                             const char *name)
 {
     pw_sink_t *sink = PyObject_New(pw_sink_t, &sink_type);
@@ -461,6 +464,7 @@ static PyObject *stream_new(PyObject *io, int level, int kind,
     }
     sink->level = level;
     sink->kind = kind;
+    sink->interp = interp;
     sink->name = name;
     text = PyObject_CallMethod(io, "TextIOWrapper", "Osssii", sink, "utf-8",
                                "backslashreplace", "\n", 1, 1);
@@ -497,10 +501,11 @@ int pw_log_init(server_rec *s, int interp)
         }
     }
     unsupported[interp] = PyObject_GetAttrString(io, "UnsupportedOperation");
-    stream_stdout[interp] = stream_new(io, APLOG_WARNING, SINK_STDOUT,
-                                       "stdout");
-    stream_stderr[interp] = stream_new(io, APLOG_ERR, SINK_STDERR, "stderr");
-    stream_errors[interp] = stream_new(io, APLOG_ERR, SINK_ERRORS,
+    stream_stdout[interp] = stream_new(io, interp, APLOG_WARNING,
+                                       SINK_STDOUT, "stdout");
+    stream_stderr[interp] = stream_new(io, interp, APLOG_ERR, SINK_STDERR,
+                                       "stderr");
+    stream_errors[interp] = stream_new(io, interp, APLOG_ERR, SINK_ERRORS,
                                        "wsgi.errors");
     /* Nothing to read: an empty stream, with the same interface. */
     stdin_obj = PyObject_CallMethod(io, "StringIO", "s", "");

@@ -1,6 +1,6 @@
 # Threads, thread states and the GIL around Python (issue 12 items 1, 5, 6,
 # 7, 10; issue 11 items 2 and 5), each scenario in a private httpd
-# (t/perl/PWServer.pm, ports 8700-8719) under the MPM under test:
+# (t/perl/PWServer.pm, ports 8710-8719) under the MPM under test:
 #   a ctypes callback in a main-interpreter app runs in main, also on
 #     threads that served a named interpreter first (PyGILState binding),
 #   print() from many threads: every line whole, once, tied to its request,
@@ -30,12 +30,12 @@ my $threaded = $mpm ne 'prefork';
 my $app      = "$top/t/apps/threads/app.py";
 my $MODS     = '/usr/lib/apache2/modules';
 
-# This file's private servers use ports 8700-8719 (not PWServer's range,
+# This file's private servers use ports 8710-8719 (not PWServer's range,
 # which other files' servers use at the same time).
 {
     no warnings 'redefine';
     my $orig = \&PWServer::free_port;
-    *PWServer::free_port = sub { $orig->(@_ ? @_ : (8700 .. 8719)) };
+    *PWServer::free_port = sub { $orig->(@_ ? @_ : (8710 .. 8719)) };
 }
 
 my @scenarios = (
