@@ -321,8 +321,8 @@ static void *watchdog(void *arg)
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
-    apr_interval_time_t waited;
     pthread_t tid;
+    int i, kept = 0;
     pthread_attr_t attr;
 
     if (!python_up) {
@@ -344,12 +344,34 @@ static apr_status_t python_cleanup(void *data)
     }
     pthread_attr_destroy(&attr);
 
-    if (pw_interp_acquire(0, &waited) == NULL) {
+    pw_interp_acquire_for_exit();
+    pw_log_fini();
+    /* Declared ones and those made at run time (files served by handler). */
+    for (i = 1; i < PW_MAX_INTERPS; i++) {
+        long left = pw_interp_end(i);
+        if (left > 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                         "PW0106: sub-interpreter '%s' in pid %"
+                         APR_PID_T_FMT " still runs %ld thread(s) the "
+                         "application started (daemon threads) at exit; "
+                         "it is left to the process's exit, not ended "
+                         "under them, and Python is not finalised in "
+                         "this child (main's atexit handlers still ran)",
+                         i < pw_config_interp_count()
+                             ? pw_config_interp_name(i)
+                             : pw_interp_runtime_name(i),
+                         getpid(), left);
+            kept++;
+        }
+    }
+    if (kept) {
+        /* Py_FinalizeEx() aborts while a sub-interpreter lives: do the
+         * part of it apps rely on, in main, and let the process exit. */
+        PyRun_SimpleString("import threading, atexit\n"
+                           "threading._shutdown()\n"
+                           "atexit._run_exitfuncs()\n");
         return APR_SUCCESS;
     }
-    pw_interp_set_ready(0);
-    pw_log_fini();
-    pw_interp_end_all();
     if (Py_FinalizeEx() < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                      "PW0103: "
