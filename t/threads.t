@@ -265,6 +265,9 @@ PyWSGIRequestTimeout 2
     SetOutputFilter INCLUDES
 </Location>
 <Location /main/readbody>
+    # The app reads the chunked body itself (a buffered one would get its
+    # 413 before the app runs): the ErrorDocument then runs inside it.
+    PyWSGIChunkedRequest Stream
     LimitRequestBody 1000
     ErrorDocument 413 /named/inner
 </Location>
