@@ -40,13 +40,14 @@ typedef struct {
     const char *user;     /* as sent */
     const char *log_user; /* escaped for the error log */
     PyThreadState *tstate;
-    PyObject *fn; /* the function, while the GIL is held */
+    PyObject *fn;       /* the function, while the GIL is held */
+    request_rec *outer; /* the request this thread logged for before (a
+                         * subrequest's check inside a running app) */
 } auth_call_t;
 
-static const char *const why[] = {
-    "AuthBasicProvider pywsgi", "AuthDigestProvider pywsgi",
-    "Require pywsgi-group"
-};
+static const char *const why[] = { "AuthBasicProvider pywsgi",
+                                   "AuthDigestProvider pywsgi",
+                                   "Require pywsgi-group" };
 
 /* d[key] = s, latin-1 as every CGI value; nothing when s is NULL. */
 static int put(PyObject *d, const char *key, const char *s)
@@ -88,8 +89,8 @@ static PyObject *auth_environ(request_rec *r, int with_user)
         || put(d, "PATH_INFO", r->uri + split) < 0
         || put(d, "QUERY_STRING", r->args ? r->args : "") < 0
         || put(d, "SERVER_NAME", ap_get_server_name(r)) < 0
-        || put(d, "SERVER_PORT",
-               apr_itoa(r->pool, (int)ap_get_server_port(r))) < 0
+        || put(d, "SERVER_PORT", apr_itoa(r->pool, (int)ap_get_server_port(r)))
+               < 0
         || put(d, "SERVER_PROTOCOL", r->protocol) < 0
         || put(d, "REMOTE_ADDR", r->useragent_ip) < 0
         || put(d, "HTTP_HOST", apr_table_get(r->headers_in, "Host")) < 0
@@ -107,7 +108,7 @@ static void call_end(auth_call_t *c)
 {
     Py_CLEAR(c->fn);
     if (c->tstate) {
-        pw_log_set_request(NULL);
+        pw_log_set_request(c->outer);
         pw_interp_release(c->tstate);
         c->tstate = NULL;
     }
@@ -141,11 +142,10 @@ static int call_begin(auth_call_t *c, request_rec *r, const char *func,
                       "PW0604: %s: interpreter '%s' of PyWSGIAuthScript '%s' "
                       "is not available in this child (see PW0101 or PW0105 "
                       "at its start); access denied",
-                      r->uri, pw_config_interp_name(interp),
-                      c->script->target);
+                      r->uri, pw_config_interp_name(interp), c->script->target);
         return -1;
     }
-    pw_log_set_request(r);
+    c->outer = pw_log_set_request(r);
     module = pw_app_callable(c->script, interp, 0, r, r->server);
     if (module == NULL) {
         call_end(c); /* PW0201 said why */
@@ -173,8 +173,8 @@ static PyObject *call_run(auth_call_t *c, const char *arg, int with_user)
     PyObject *user = NULL, *extra = NULL, *res = NULL;
 
     if (environ) {
-        user = PyUnicode_DecodeLatin1(c->user, (Py_ssize_t)strlen(c->user),
-                                      NULL);
+        user =
+            PyUnicode_DecodeLatin1(c->user, (Py_ssize_t)strlen(c->user), NULL);
     }
     if (user && arg) {
         extra = PyUnicode_DecodeLatin1(arg, (Py_ssize_t)strlen(arg), NULL);
@@ -186,8 +186,7 @@ static PyObject *call_run(auth_call_t *c, const char *arg, int with_user)
         pw_log_exception(c->r, c->r->server,
                          "PW0600: %s: PyWSGIAuthScript '%s': %s() for user "
                          "'%s' raised, access denied:",
-                         c->r->uri, c->script->target, c->func,
-                         c->log_user);
+                         c->r->uri, c->script->target, c->func, c->log_user);
     }
     Py_XDECREF(environ);
     Py_XDECREF(user);
@@ -293,8 +292,8 @@ static int in_groups(auth_call_t *c, PyObject *res,
         return -1;
     }
     while (!found && (item = PyIter_Next(it)) != NULL) {
-        const char *name = PyUnicode_Check(item) ? PyUnicode_AsUTF8(item)
-                                                 : NULL;
+        const char *name =
+            PyUnicode_Check(item) ? PyUnicode_AsUTF8(item) : NULL;
         if (name == NULL) {
             PyErr_Clear();
             wrong_answer(c, item, "str (a group name) in its iterable");
