@@ -408,9 +408,11 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
 
 /* A slot still marked live with this very pid first: its child died
  * without a word (SIGKILL) and the kernel gave its pid to us, so it is
- * ours to retake -- taking another would list the pid twice.  Then the
- * first slot nobody lives in, else one whose child died unannounced; -1
- * if none. */
+ * ours to retake -- taking another would list the pid twice.  Then one
+ * whose child died unannounced, before a free one: a child that crashed
+ * inside an app left requests counted in the shared busy figure, and only
+ * retaking its slot gives them back (else the server looks saturated for
+ * good after MaxRequestWorkers crashes).  -1 if none. */
 static int claim_slot(pid_t pid)
 {
     int pass, i, a;
@@ -422,8 +424,8 @@ static int claim_slot(pid_t pid)
             int live = SLOT_STATE(w) == SLOT_LIVE;
 
             if (pass == 0   ? !live || SLOT_PID(w) != pid
-                : pass == 1 ? live
-                            : !live || !pid_gone(SLOT_PID(w))) {
+                : pass == 1 ? !live || !pid_gone(SLOT_PID(w))
+                            : live) {
                 continue;
             }
             if (!PW_CAS(&slot->owner, &w, SLOT_WORD(SLOT_LIVE, pid))) {
@@ -445,7 +447,7 @@ static int claim_slot(pid_t pid)
                 }
             }
             PW_ADD(&g.head->child_starts, 1);
-            if (pass != 1) {
+            if (pass != 2) {
                 PW_ADD(&g.head->child_exits, 1); /* it died */
             }
             return i;
