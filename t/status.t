@@ -24,7 +24,9 @@
 #  6. a child that dies inside an app (os.abort(), as a C extension's failed
 #     assert) gives back its worker once its replacement starts: the
 #     "in apps" figure returns to 0, or the server would look saturated
-#     for good after MaxRequestWorkers such crashes.
+#     for good after MaxRequestWorkers such crashes; and one that dies while
+#     every worker is busy ends the saturated period (the saturated time
+#     does not go on growing on an idle server).
 use strict;
 use warnings FATAL => 'all';
 
@@ -48,7 +50,7 @@ my $top    = Apache::Test::vars('top_dir');
 my $PYTHON = '/usr/bin/python3';
 my $STATUS = '/pywsgi-status';
 
-plan tests => 7;
+plan tests => 8;
 
 # The Prometheus text through prometheus_client's parser, then every family's
 # samples checked for a repeated (name, labels): Prometheus rejects a whole
@@ -597,5 +599,49 @@ CONF
     my $prom = $srv->get("$STATUS?format=prometheus");
     my ($line) = ($prom->{body} || '') =~ /^(pywsgi_workers_in_apps .*)$/m;
     is($line, 'pywsgi_workers_in_apps 0', 'Prometheus: in apps 0 too');
+    $srv->stop;
+};
+
+subtest 'a crash while saturated ends the saturated period' => sub {
+    # MaxRequestWorkers 2 either way: 2 processes, or 1 child of 2 threads.
+    my $srv = PWPrivate->new(mpm => $mpm, procs => $mpm eq 'prefork' ? 2 : 1,
+                             threads => 2, extra => <<'CONF');
+PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
+PyWSGIScriptAlias /abort @TOP@/t/apps/faults.py callable=abort
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, 'private server, MaxRequestWorkers 2') or return diag($srv->{error});
+    $srv->wait_children($mpm eq 'prefork' ? 2 : 1, 10);
+    $srv->get('/m/ok') for 1 .. 3;
+    # One worker in a slow request, the other dies in its app: both busy.
+    my $slow = $srv->conn or return fail('connect');
+    $slow->send('/m/slow?1.5');
+    my $sent = time;
+    sleep 0.3;
+    my $killed_at = time;
+    $srv->get('/abort');
+    $slow->response(timeout => 5);
+    $slow->close;
+    my $deadline = time + 15;
+    my ($j, $replaced);
+    while (!$replaced && time < $deadline) {
+        $j = status_json($srv) || {};
+        $replaced = grep { $_->{started} > $killed_at }
+                    @{ $j->{children} || [] };
+        sleep 0.1 unless $replaced;
+    }
+    ok($replaced, 'a replacement child is listed')
+        or return diag($srv->log_tail(20));
+    sleep 0.1 while time < $sent + 2;    # the slow request is over too
+    my $j1 = status_json($srv) or return fail('status JSON');
+    sleep 1.5;
+    my $j2 = status_json($srv) or return fail('status JSON');
+    is($j2->{workers}{in_apps}, 0, 'idle: no worker in an app');
+    my $grew = $j2->{saturated_seconds} - $j1->{saturated_seconds};
+    ok($grew < 0.5, sprintf('idle for 1.5 s: saturated time grew %.2f s (< 0.5)',
+                            $grew));
     $srv->stop;
 };
