@@ -147,7 +147,12 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
                                            : load_module(app, again);
     obj = module ? resolve_callable(app, module) : NULL;
     if (obj == NULL) {
-        const char *name = pw_config_interp_name(interp);
+        /* A file's own interpreter (%{RESOURCE}) was named at run time. */
+        const char *name = pw_interp_runtime_name(interp);
+
+        if (name == NULL) {
+            name = pw_config_interp_name(interp);
+        }
         pw_log_exception(r, s,
                          "PW0201: %s: application '%s' failed to "
                          "load in interpreter '%s':",

@@ -45,7 +45,9 @@
  * the time is stamped, when it leaves it the period is added up; the first
  * request to end in each second stores the running total in a 64-entry
  * ring, so the page can look a minute back without a thread of its own.
- * A slot retaken from a dead child gives back what it had in flight.  The
+ * A child that died without a word (a crash inside an app, SIGKILL) gives
+ * back what it had in flight once a child starts or the page is read
+ * (reap_dead): its replacement may take another slot, or never come.  The
  * queue wait before each request's app (pw_metrics_queue_wait) goes into
  * a per-app histogram with the latency buckets.
  *
@@ -94,6 +96,8 @@ static int spare_index(const char *target);
 static int bucket_of(apr_uint64_t us);
 static int class_of(int status);
 static int pid_gone(pid_t pid);
+static void reap_dead(void);
+static void sat_end(apr_time_t now);
 
 /* Relaxed atomics: each counter stands alone (see the header comment). */
 #define PW_ADD(p, v)   __atomic_fetch_add((p), (v), __ATOMIC_RELAXED)
@@ -130,8 +134,8 @@ static const apr_uint64_t bucket_le_us[PW_METRICS_BUCKETS - 1] = {
 #define PW_SAT_RING 64
 
 typedef struct {
-    apr_int64_t sec;        /* apr_time_sec() of the sample, 0: none */
-    apr_uint64_t sat_us;    /* saturated_us at that second */
+    apr_int64_t sec;     /* apr_time_sec() of the sample, 0: none */
+    apr_uint64_t sat_us; /* saturated_us at that second */
 } pw_sat_sample_t;
 
 typedef struct {
@@ -140,8 +144,8 @@ typedef struct {
     apr_uint64_t child_exits;
     /* Its own cache line: every request's begin and end change it. */
     apr_int64_t busy __attribute__((aligned(64))); /* in an app, all children */
-    apr_int64_t saturated_since;  /* apr_time_t; 0: not saturated */
-    apr_uint64_t saturated_us;    /* cumulative, ended periods */
+    apr_int64_t saturated_since; /* apr_time_t; 0: not saturated */
+    apr_uint64_t saturated_us;   /* cumulative, ended periods */
     pw_sat_sample_t ring[PW_SAT_RING] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) pw_shm_head_t;
 
@@ -406,6 +410,8 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
                               apr_pool_cleanup_null);
 }
 
+static void give_back(pw_slot_t *slot);
+
 /* A slot still marked live with this very pid first: its child died
  * without a word (SIGKILL) and the kernel gave its pid to us, so it is
  * ours to retake -- taking another would list the pid twice.  Then the
@@ -413,8 +419,9 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
  * if none. */
 static int claim_slot(pid_t pid)
 {
-    int pass, i, a;
+    int pass, i;
 
+    reap_dead();
     for (pass = 0; pass < 3; pass++) {
         for (i = 0; i < g.nslots; i++) {
             pw_slot_t *slot = slot_at(i);
@@ -435,15 +442,7 @@ static int claim_slot(pid_t pid)
             PW_STORE(&slot->rss_at, apr_time_now());
             PW_STORE(&slot->gc, 0);
             PW_STORE(&slot->gil_us, 0);
-            /* Requests the last owner had in flight died with it. */
-            for (a = 0; a < g.napps; a++) {
-                apr_int64_t f =
-                    __atomic_exchange_n(&counters_of(slot, a)->in_flight, 0,
-                                        __ATOMIC_RELAXED);
-                if (f > 0) {
-                    PW_ADD(&g.head->busy, -f);
-                }
-            }
+            give_back(slot); /* its in-flight requests died with it */
             PW_ADD(&g.head->child_starts, 1);
             if (pass != 1) {
                 PW_ADD(&g.head->child_exits, 1); /* it died */
@@ -453,6 +452,48 @@ static int claim_slot(pid_t pid)
     }
     PW_ADD(&g.head->child_starts, 1);
     return -1;
+}
+
+/* Slots still marked live whose child is gone: marked exited, their
+ * in-flight requests given back.  Else the shared busy count keeps them
+ * for as long as nobody retakes the slot (a replacement child may take a
+ * free one), and after MaxRequestWorkers crashes the server looks
+ * saturated for good. */
+static void reap_dead(void)
+{
+    int i;
+
+    for (i = 0; i < g.nslots; i++) {
+        pw_slot_t *slot = slot_at(i);
+        apr_uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
+
+        if (SLOT_STATE(w) == SLOT_LIVE && pid_gone(SLOT_PID(w))
+            && PW_CAS(&slot->owner, &w, SLOT_WORD(SLOT_EXITED, SLOT_PID(w)))) {
+            PW_ADD(&g.head->child_exits, 1);
+            give_back(slot);
+        }
+    }
+}
+
+/* A dead child's requests in apps leave the shared busy count; a saturated
+ * period they kept open ends (the count may step over MaxRequestWorkers
+ * here, never at a request's end). */
+static void give_back(pw_slot_t *slot)
+{
+    int a;
+
+    for (a = 0; a < g.napps; a++) {
+        apr_int64_t f = __atomic_exchange_n(&counters_of(slot, a)->in_flight, 0,
+                                            __ATOMIC_RELAXED);
+        apr_int64_t old;
+
+        if (f > 0) {
+            old = PW_ADD(&g.head->busy, -f);
+            if (old >= max_workers && old - f < max_workers) {
+                sat_end(apr_time_now());
+            }
+        }
+    }
 }
 
 /* pchild cleanup: the child exits (recycled, idle, restart, stop). */
@@ -610,6 +651,17 @@ int pw_metrics_max_workers(void)
     return daemons * threads;
 }
 
+/* A saturated period ends: its time is added up. */
+static void sat_end(apr_time_t now)
+{
+    apr_int64_t since =
+        __atomic_exchange_n(&g.head->saturated_since, 0, __ATOMIC_ACQ_REL);
+
+    if (since > 0 && now > since) {
+        PW_ADD(&g.head->saturated_us, (apr_uint64_t)(now - since));
+    }
+}
+
 /* The first request to end in a new second records the cumulative
  * saturated time: one load and compare on every other request. */
 static void sat_sample(apr_time_t now)
@@ -704,11 +756,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     PW_ADD(&c->queue_us, qw);
     now = apr_time_now();
     if (PW_ADD(&g.head->busy, -1) == max_workers) {
-        apr_int64_t since =
-            __atomic_exchange_n(&g.head->saturated_since, 0, __ATOMIC_ACQ_REL);
-        if (since > 0 && now > since) {
-            PW_ADD(&g.head->saturated_us, (apr_uint64_t)(now - since));
-        }
+        sat_end(now);
     }
     sat_sample(now);
     PW_ADD(&my_slot->gil_us_total, gil);
@@ -883,6 +931,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     snap->children = apr_pcalloc(p, g.nslots * sizeof(*snap->children));
     snap->started = PW_LOAD(&g.head->started);
     snap->now = apr_time_now();
+    reap_dead();
     snap->child_starts = PW_LOAD(&g.head->child_starts);
     snap->child_exits = PW_LOAD(&g.head->child_exits);
     saturation(snap);
@@ -994,11 +1043,11 @@ void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
     for (i = 0; i < routes->nelts; i++) {
         if (route[i].server == s) {
             const pw_target_t *t = route[i].target;
-            apr_hash_set(own,
-                         apr_pstrdup(p, app_label(buf, sizeof(buf), t->target,
-                                                  t->callable,
-                                                  t->call_factory)),
-                         APR_HASH_KEY_STRING, "");
+            apr_hash_set(
+                own,
+                apr_pstrdup(p, app_label(buf, sizeof(buf), t->target,
+                                         t->callable, t->call_factory)),
+                APR_HASH_KEY_STRING, "");
         }
     }
     snap->in_flight = 0;

@@ -28,7 +28,7 @@ use POSIX ();
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 16;
+plan tests => 17;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -213,6 +213,17 @@ EOF_APP
     is_deeply($two->{seen}, ['two'], 'two.wsgi sees only its own: another interpreter');
     isnt($one->{interp}, $two->{interp}, 'two interpreters');
     isnt($one->{interp}, $main->{interp}, 'neither is the host\'s');
+};
+
+subtest '%{RESOURCE}: a file that fails to load is named with its interpreter' => sub {
+    spew("$root/alice/perfile/broken.wsgi", "raise ImportError('broken on purpose')\n");
+    my $off = log_offset();
+    my $res = PWServer::http_get($vport, '/perfile/broken.wsgi', host => 'alice.test');
+    is($res->{status}, 500, 'GET /perfile/broken.wsgi: 500');
+    my $log = wait_for_log($off, qr/PW0202/);
+    like($log, qr/PW0201: [^\n]*broken\.wsgi' failed to load in interpreter 'file:[^']*perfile\/broken\.wsgi'/,
+         'PW0201 names the file\'s own interpreter');
+    unlike($log, qr/interpreter '\?'/, 'no interpreter called "?"');
 };
 
 subtest 'rewriting the file reloads it' => sub {

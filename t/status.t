@@ -20,7 +20,13 @@
 #     shows that host's own apps only, no children, no server totals; the
 #     administrator's PyWSGIStatus On page shows every app;
 #  5. a child near PyWSGIMaxMemory (80% or more) gets a line of advice, one
-#     below it none.
+#     below it none;
+#  6. a child that dies inside an app (os.abort(), as a C extension's failed
+#     assert) gives back its worker once its replacement starts: the
+#     "in apps" figure returns to 0, or the server would look saturated
+#     for good after MaxRequestWorkers such crashes; and one that dies while
+#     every worker is busy ends the saturated period (the saturated time
+#     does not go on growing on an idle server).
 use strict;
 use warnings FATAL => 'all';
 
@@ -44,7 +50,7 @@ my $top    = Apache::Test::vars('top_dir');
 my $PYTHON = '/usr/bin/python3';
 my $STATUS = '/pywsgi-status';
 
-plan tests => 6;
+plan tests => 8;
 
 # The Prometheus text through prometheus_client's parser, then every family's
 # samples checked for a repeated (name, labels): Prometheus rejects a whole
@@ -551,5 +557,102 @@ CONF
     ok($near, 'at least one child near the limit (else the check above proves little)');
     like($line // '', qr/Child \d+ holds [\d.]+ MiB, \d+% of PyWSGIMaxMemory \(\d+\.\d MiB\): it will be recycled/,
          'in plain words') if $near;
+    $srv->stop;
+};
+
+# --- 6. a crash inside an app does not leave a worker "in an app" -------------
+subtest 'a child that dies in an app gives back its worker' => sub {
+    my $srv = PWPrivate->new(mpm => $mpm, procs => 2, threads => 2, extra => <<'CONF');
+PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
+PyWSGIScriptAlias /abort @TOP@/t/apps/faults.py callable=abort
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, 'private server') or return diag($srv->{error});
+    $srv->wait_children(2, 10);
+    $srv->get('/m/ok') for 1 .. 2;
+    my $j = status_json($srv) or return fail('status JSON');
+    is($j->{workers}{in_apps}, 0, 'idle: no worker in an app');
+    my $killed_at = time;
+    my $res = $srv->get('/abort');
+    ok(!$res->{status} || $res->{status} >= 500,
+       'the request whose child died got no answer (or a 5xx)');
+    # The replacement has run child_init once it is listed as started
+    # after the crash.
+    my $deadline = time + 15;
+    my $replaced;
+    while (!$replaced && time < $deadline) {
+        $j = status_json($srv) || {};
+        $replaced = grep { $_->{started} > $killed_at }
+                    @{ $j->{children} || [] };
+        sleep 0.1 unless $replaced;
+    }
+    ok($replaced, 'a replacement child is listed')
+        or return diag($srv->log_tail(20));
+    # The dead child may stay a zombie until the parent's next maintenance
+    # round (prefork: once a second): gone only once reaped.
+    $deadline = time + 5;
+    do {
+        $srv->get('/m/ok');
+        $j = status_json($srv) or return fail('status JSON');
+    } while ($j->{workers}{in_apps} != 0 && time < $deadline && sleep 0.2);
+    is($j->{workers}{in_apps}, 0,
+       'no worker left "in an app" by the dead child')
+        or diag(JSON::PP->new->canonical->encode($j->{workers}));
+    my $prom = $srv->get("$STATUS?format=prometheus");
+    my ($line) = ($prom->{body} || '') =~ /^(pywsgi_workers_in_apps .*)$/m;
+    is($line, 'pywsgi_workers_in_apps 0', 'Prometheus: in apps 0 too');
+    $srv->stop;
+};
+
+subtest 'a crash while saturated ends the saturated period' => sub {
+    # MaxRequestWorkers 2 either way: 2 processes, or 1 child of 2 threads.
+    my $srv = PWPrivate->new(mpm => $mpm, procs => $mpm eq 'prefork' ? 2 : 1,
+                             threads => 2, extra => <<'CONF');
+PyWSGIScriptAlias /m @TOP@/t/apps/metrics_app.py
+PyWSGIScriptAlias /abort @TOP@/t/apps/faults.py callable=abort
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+CONF
+    ok($srv->start, 'private server, MaxRequestWorkers 2') or return diag($srv->{error});
+    $srv->wait_children($mpm eq 'prefork' ? 2 : 1, 10);
+    $srv->get('/m/ok') for 1 .. 3;
+    # One worker in a slow request, the other dies in its app: both busy.
+    my $slow = $srv->conn or return fail('connect');
+    $slow->send('/m/slow?1.5');
+    my $sent = time;
+    sleep 0.3;
+    my $killed_at = time;
+    $srv->get('/abort');
+    $slow->response(timeout => 5);
+    $slow->close;
+    my $deadline = time + 15;
+    my ($j, $replaced);
+    while (!$replaced && time < $deadline) {
+        $j = status_json($srv) || {};
+        $replaced = grep { $_->{started} > $killed_at }
+                    @{ $j->{children} || [] };
+        sleep 0.1 unless $replaced;
+    }
+    ok($replaced, 'a replacement child is listed')
+        or return diag($srv->log_tail(20));
+    sleep 0.1 while time < $sent + 2;    # the slow request is over too
+    # The dead child is gone once the parent reaped it (prefork: its next
+    # maintenance round, once a second).
+    $deadline = time + 5;
+    my $j1;
+    do {
+        $j1 = status_json($srv) or return fail('status JSON');
+    } while ($j1->{workers}{in_apps} != 0 && time < $deadline && sleep 0.2);
+    sleep 1.5;
+    my $j2 = status_json($srv) or return fail('status JSON');
+    is($j2->{workers}{in_apps}, 0, 'idle: no worker in an app');
+    my $grew = $j2->{saturated_seconds} - $j1->{saturated_seconds};
+    ok($grew < 0.5, sprintf('idle for 1.5 s: saturated time grew %.2f s (< 0.5)',
+                            $grew));
     $srv->stop;
 };
