@@ -1066,7 +1066,8 @@ void pw_config_file_request(request_rec *r, const pw_route_t *route,
     /* A file served by handler runs in its virtual host's interpreter
      * unless PyWSGIInterpreter says otherwise, and is reloaded when it
      * changes: a tenant's edit is their deployment. */
-    if (d->interp == PW_UNSET && sc->vhost_interp >= 0) {
+    if (d->interp == PW_UNSET
+        && (sc->vhost_interp >= 0 || sc->vhost_interp == PW_INTERP_NONE)) {
         out->interp = sc->vhost_interp;
     }
     else if (d->interp == PW_INTERP_FILE) {
@@ -1127,6 +1128,7 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
             ap_get_module_config(s->module_config, &pywsgi_module);
         pw_dir_conf_t *d =
             ap_get_module_config(s->lookup_defaults, &pywsgi_module);
+        static int overflow;
         const char *name;
         int i;
 
@@ -1145,16 +1147,24 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
         }
         if (i == interp_count) {
             if (interp_count == PW_MAX_INTERPS) {
-                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
-                             "PW0704: more than %d interpreters: virtual "
-                             "host %s would need one of its own for the "
-                             "files it serves by handler (pywsgi-script). "
-                             "Give such hosts a shared one with "
-                             "'PyWSGIInterpreter NAME' in their "
-                             "<VirtualHost> (or in the main server, for "
-                             "all)",
-                             PW_MAX_INTERPS - 1, name);
-                return HTTP_INTERNAL_SERVER_ERROR;
+                /* Never a reason to refuse the whole configuration (a
+                 * mass-hosting server may have thousands of hosts that
+                 * serve no file by handler): such a host's files get 500
+                 * and PW0708 until it is given a shared interpreter. */
+                if (!overflow++) {
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                                 "PW0704: more than %d interpreters: "
+                                 "virtual host %s and the ones after it "
+                                 "get none of their own for files served "
+                                 "by handler (pywsgi-script; those get 500, "
+                                 "PW0708). Give such hosts a shared one "
+                                 "with 'PyWSGIInterpreter NAME' in their "
+                                 "<VirtualHost> (or in the main server, "
+                                 "for all)",
+                                 PW_MAX_INTERPS - 1, name);
+                }
+                sc->vhost_interp = PW_INTERP_NONE;
+                continue;
             }
             interp_names[interp_count] = name;
             interp_lazy[interp_count] = 1;

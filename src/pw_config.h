@@ -52,6 +52,10 @@ typedef struct {
  * the handler gets from pw_app_file_interp(). */
 #define PW_INTERP_FILE (-3)
 
+/* ...and for a file of a virtual host that found no interpreter of its own
+ * left at configuration time (more hosts than PW_MAX_INTERPS): 500, PW0708. */
+#define PW_INTERP_NONE (-4)
+
 /* What serving one request needs of the configuration, read once by the
  * handler (pw_config_request). */
 typedef struct {

@@ -130,6 +130,15 @@ static int pw_handler(request_rec *r)
         }
     }
     m.target = route->target;
+    if (conf.interp == PW_INTERP_NONE) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0708: %s: virtual host %s has no interpreter of its "
+                      "own for %s (more hosts than interpreters, see PW0704 "
+                      "at start); give it one with 'PyWSGIInterpreter NAME' "
+                      "in its <VirtualHost>",
+                      r->uri, r->server->server_hostname, r->filename);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     if (conf.interp == PW_INTERP_FILE) {
         conf.interp = pw_app_file_interp(route->target, &m.interp_name);
         if (conf.interp < 0) {

@@ -148,9 +148,11 @@ EOF
     ['PyWSGIPythonPath inside <Directory>',
      "<Directory /tmp>\n    PyWSGIPythonPath /tmp\n</Directory>\n",
      'non-zero', qr/PyWSGIPythonPath\b/],
+    # A mass-hosting server must still start: the hosts past the limit get
+    # a warning, and their handler-served files a 500 (PW0708).
     ['more virtual hosts than interpreters (one each for handler files)',
-     join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
-     'non-zero', qr/PW0704: .*PyWSGIInterpreter NAME/],
+     join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 70),
+     0, qr/PW0704: .*PyWSGIInterpreter NAME(?s:.*)Syntax OK/],
     ['many virtual hosts sharing one interpreter',
      "PyWSGIInterpreter tenants\n"
      . join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
