@@ -94,8 +94,9 @@ const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV(
         "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
         "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
-        "[python-path=DIR:DIR]: serve the WSGI application TARGET (a script "
-        "file or package.module:callable) at URL-PATH"),
+        "[python-path=DIR:DIR] [interface=wsgi|asgi]: serve the WSGI (or "
+        "ASGI) application TARGET (a script file or package.module:callable) "
+        "at URL-PATH"),
     AP_INIT_TAKE1(
         "PyWSGIInterpreter", cmd_interpreter, NULL, RSRC_CONF | ACCESS_CONF,
         "main|NAME: the Python interpreter apps run in (default main; a "
@@ -225,7 +226,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     apr_size_t len;
     pw_route_t *route;
     const pw_target_t *app;
-    int i, interp = -1;
+    int i, interp = -1, asgi = 0;
 
     if (argc < 2) {
         return apr_psprintf(cmd->pool,
@@ -252,11 +253,25 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
         else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
             python_path = argv[i] + 12;
         }
+        else if (strncmp(argv[i], "interface=", 10) == 0) {
+            if (strcmp(argv[i] + 10, "asgi") == 0) {
+                asgi = 1;
+            }
+            else if (strcmp(argv[i] + 10, "wsgi") == 0) {
+                asgi = 0;
+            }
+            else {
+                return apr_psprintf(cmd->pool,
+                                    "%s: interface= must be wsgi (the "
+                                    "default) or asgi, not '%s'",
+                                    name, argv[i] + 10);
+            }
+        }
         else {
             return apr_psprintf(cmd->pool,
                                 "%s: unknown option '%s' (known: "
                                 "callable=NAME, interpreter=NAME, "
-                                "python-path=DIR:DIR)",
+                                "python-path=DIR:DIR, interface=wsgi|asgi)",
                                 name, argv[i]);
         }
     }
@@ -288,6 +303,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->url_len = len;
     route->target = app;
     route->interp = interp;
+    route->asgi = asgi;
     routes_sort(conf->routes);
     return NULL;
 }

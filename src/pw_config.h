@@ -33,6 +33,7 @@ typedef struct {
     apr_size_t url_len;
     const pw_target_t *target;
     int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
+    int asgi;   /* interface=asgi: an ASGI 3 app (pw_asgi.c) */
     /* SCRIPT_NAME as a str per interpreter, made on first use with that
      * interpreter's GIL held (pw_environ.c) and kept for the child's life. */
     PyObject *script_name[PW_MAX_INTERPS];

@@ -23,6 +23,7 @@
  */
 #include "pw_python.h"
 #include "pw_app.h"
+#include "pw_asgi.h"
 #include "pw_config.h"
 #include "pw_environ.h"
 #include "pw_input.h"
@@ -282,6 +283,21 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* GIL of main held.  The ASGI apps' lifespan shutdown and their loops'
+ * threads end before the interpreters do (a thread still running would
+ * keep Py_EndInterpreter and Py_FinalizeEx waiting). */
+static void asgi_fini(void)
+{
+    int i, n = pw_config_interp_count();
+
+    for (i = n - 1; i >= 0; i--) {
+        if (pw_asgi_active(i) && pw_interp_enter(i) == 0) {
+            pw_asgi_fini(i, main_server);
+            pw_interp_enter(0);
+        }
+    }
+}
+
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
@@ -312,6 +328,7 @@ static apr_status_t python_cleanup(void *data)
         return APR_SUCCESS;
     }
     pw_interp_set_ready(0);
+    asgi_fini();
     pw_log_fini();
     pw_interp_end_all();
     if (Py_FinalizeEx() < 0) {
