@@ -12,6 +12,7 @@ use FindBin ();
 use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
+use IO::Socket::INET ();
 use PWTest qw(raw_request decode_json_body log_offset log_since wait_for_log);
 
 my $t_logs = Apache::Test::vars('t_logs');
@@ -134,7 +135,7 @@ my @rows = (
       log => qr/PW0804: \/asgi\/failing\/: ASGI application 'raw_app:failing_app' is not serving/ },
 );
 
-plan tests => scalar(@rows) + 3;
+plan tests => scalar(@rows) + 5;
 
 for my $row (@rows) {
     subtest $row->{name} => sub {
@@ -203,6 +204,32 @@ subtest 'the server keeps serving ASGI after the failures' => sub {
     my $res = raw_request(path => '/asgi/raw/hello');
     is($res->{status}, 200, 'status');
     is($res->{body}, "hello asgi\n", 'body');
+};
+
+subtest 'PyWSGIRequestTimeout stops an awaiting ASGI request: 504, PW0401' => sub {
+    my $off = log_offset();
+    my $vport = Apache::Test::vars('pywsgi_asgi_port');
+    my $sock = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $vport,
+                                     Timeout => 15) or die "connect: $!";
+    print $sock "GET /asgi/star/sleep?s=6 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+              . "Connection: close\r\n\r\n";
+    local $/;
+    my $text = <$sock> // '';
+    like($text, qr{^HTTP/1\.1 504 }, 'answered 504');
+    my $log = wait_for_log($off, qr/PW0401/, 5);
+    like($log, qr/PW0401: \/asgi\/star\/sleep: application 'starlette_app:app' stopped after 1 s/,
+         'PW0401 names the app');
+    like($log, qr/PW0800: .*RequestTimeout/, 'the timeout as the app saw it (PW0800)');
+    my $res = raw_request(path => '/asgi/star/sleep?s=0');
+    is($res->{body}, "slept\n", 'the loop serves on');
+};
+
+subtest 'metrics count ASGI requests like WSGI ones' => sub {
+    my $res = raw_request(path => '/pywsgi-status?format=prometheus');
+    like($res->{body}, qr/^pywsgi_requests_total\{[^}]*app="starlette_app:app"[^}]*status_class="2xx"[^}]*\} [1-9]/m,
+         'pywsgi_requests_total for the Starlette app, 2xx');
+    like($res->{body}, qr/^pywsgi_requests_total\{[^}]*app="raw_app:app"[^}]*status_class="5xx"[^}]*\} [1-9]/m,
+         '... and the 5xx of the raw app');
 };
 
 subtest 'graceful restart: lifespan.shutdown in each child that started' => sub {
