@@ -416,8 +416,8 @@ static PyObject *bridge_finish(PyObject *self, PyObject *const *args,
     return PyLong_FromLong(rc);
 }
 
-static PyMethodDef finish_def = { "_finish", (PyCFunction)(void (*)(void))
-                                                 bridge_finish,
+static PyMethodDef finish_def = { "_finish",
+                                  (PyCFunction)(void (*)(void))bridge_finish,
                                   METH_FASTCALL, NULL };
 
 /* GIL of interp held.  The bridge, run once per interpreter; NULL with a
@@ -436,8 +436,8 @@ static bridge_t *bridge_get(int interp)
         || put(ns, "__name__", PyUnicode_FromString("mod_pywsgi.asgi")) < 0) {
         goto done;
     }
-    code = Py_CompileString(bridge_src, "<mod_pywsgi asgi bridge>",
-                            Py_file_input);
+    code =
+        Py_CompileString(bridge_src, "<mod_pywsgi asgi bridge>", Py_file_input);
     /* Imports asyncio: may release the GIL, so another thread may have
      * made its bridge meanwhile (then this one is dropped unused: its loop
      * starts only on first use). */
@@ -568,14 +568,13 @@ static PyObject *scope_build(request_rec *r, const pw_route_t *route,
         || put(d, "method", str_of(r->method)) < 0
         || put(d, "scheme", str_of(PW_CONN_IS_TLS(c) ? "https" : "http")) < 0
         || put(d, "path",
-               PyUnicode_DecodeUTF8(path, (Py_ssize_t)strlen(path),
-                                    "replace"))
+               PyUnicode_DecodeUTF8(path, (Py_ssize_t)strlen(path), "replace"))
                < 0
         || put(d, "raw_path",
                PyBytes_FromStringAndSize(raw, (Py_ssize_t)raw_len))
                < 0
-        || put(d, "query_string",
-               PyBytes_FromString(r->args ? r->args : "")) < 0
+        || put(d, "query_string", PyBytes_FromString(r->args ? r->args : ""))
+               < 0
         || put(d, "root_path",
                PyUnicode_DecodeUTF8(route->url, (Py_ssize_t)route->url_len,
                                     "replace"))
@@ -704,8 +703,8 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
         }
         else {
             pw_log_exception(r, r->server,
-                             "PW0800: %s: ASGI application '%s' raised",
-                             r->uri, target);
+                             "PW0800: %s: ASGI application '%s' raised", r->uri,
+                             target);
         }
         status = pw_response_failed(start);
     }

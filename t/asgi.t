@@ -135,7 +135,7 @@ my @rows = (
       log => qr/PW0804: \/asgi\/failing\/: ASGI application 'raw_app:failing_app' is not serving/ },
 );
 
-plan tests => scalar(@rows) + 5;
+plan tests => scalar(@rows) + 6;
 
 for my $row (@rows) {
     subtest $row->{name} => sub {
@@ -204,6 +204,31 @@ subtest 'the server keeps serving ASGI after the failures' => sub {
     my $res = raw_request(path => '/asgi/raw/hello');
     is($res->{status}, 200, 'status');
     is($res->{body}, "hello asgi\n", 'body');
+};
+
+subtest 'concurrent requests: each gets its own body back (one loop, many threads)' => sub {
+    # Eight connections open at once, each with a body of its own: the
+    # hand-over between Apache threads and the loop must not mix them.
+    my @socks;
+    for my $i (1 .. 8) {
+        my $body = sprintf("%02d", $i) x 10000;    # 20 KB: fits the buffers
+        my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                      Timeout => 15) or die "connect: $!";
+        binmode $s;
+        print $s "POST /asgi/star/echo HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+               . "Connection: close\r\nContent-Length: " . length($body)
+               . "\r\n\r\n" . $body;
+        push @socks, [$s, $body];
+    }
+    my $good = 0;
+    for my $p (@socks) {
+        local $/;
+        my $s = $p->[0];
+        my $text = <$s> // '';
+        my (undef, $got) = split /\r\n\r\n/, $text, 2;
+        $good++ if $text =~ m{^HTTP/1\.1 200 } && defined $got && $got eq $p->[1];
+    }
+    is($good, 8, 'eight 200s, each with its own body');
 };
 
 subtest 'PyWSGIRequestTimeout stops an awaiting ASGI request: 504, PW0401' => sub {
