@@ -77,10 +77,18 @@ static const char bridge_src[] =
     "  return _loop\n"
     "\n"
     "\n"
+    "def _alive():\n"
+    "  if not _thread.is_alive():\n"
+    "    raise RuntimeError(\"the asyncio loop thread of this interpreter \"\n"
+    "                       \"has ended (see the log above)\")\n"
+    "\n"
+    "\n"
     "def _wait(fut):\n"
-    "  # In short steps: PyWSGIRequestTimeout's exception lands in between.\n"
+    "  # In short steps: PyWSGIRequestTimeout's exception lands in between,\n"
+    "  # and a loop thread that died is noticed.\n"
     "  while not fut.done():\n"
     "    concurrent.futures.wait((fut,), 0.5)\n"
+    "    _alive()\n"
     "  return fut.result()\n"
     "\n"
     "\n"
@@ -89,7 +97,7 @@ static const char bridge_src[] =
     "    try:\n"
     "      return chan.get(timeout=0.5)\n"
     "    except queue.Empty:\n"
-    "      pass\n"
+    "      _alive()\n"
     "\n"
     "\n"
     "def _resolve(f, value):\n"
@@ -658,10 +666,21 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
                 PyObject *app, PyObject *input, PyObject *start)
 {
     const char *target = route->target->target;
-    bridge_t *b = bridge_get(rc->interp);
+    bridge_t *b = rc->interp == 0 ? bridge_get(0) : NULL;
     PyObject *state = NULL, *scope = NULL, *res = NULL;
     int status;
 
+    if (rc->interp != 0) {
+        /* PyWSGIInterpreter NAME over an ASGI mount (interpreter= on the
+         * mount itself fails configtest). */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0808: %s: ASGI application '%s' runs in the main "
+                      "interpreter only (asyncio cannot run a loop in each "
+                      "of two interpreters): set PyWSGIInterpreter main "
+                      "for this URL",
+                      r->uri, target);
+        return pw_response_failed(start);
+    }
     if (b == NULL) {
         pw_log_exception(r, r->server,
                          "PW0806: %s: the ASGI bridge (asyncio loop) could "
