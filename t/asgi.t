@@ -140,7 +140,7 @@ my @rows = (
       log => qr/PW0804: \/asgi\/failing\/: ASGI application 'raw_app:failing_app' is not serving/ },
 );
 
-plan tests => scalar(@rows) + 6;
+plan tests => scalar(@rows) + 7;
 
 for my $row (@rows) {
     subtest $row->{name} => sub {
@@ -234,6 +234,23 @@ subtest 'concurrent requests: each gets its own body back (one loop, many thread
         $good++ if $text =~ m{^HTTP/1\.1 200 } && defined $got && $got eq $p->[1];
     }
     is($good, 8, 'eight 200s, each with its own body');
+};
+
+subtest 'a client that leaves mid-stream is not a server error' => sub {
+    my $off = log_offset();
+    my $s = IO::Socket::INET->new(PeerAddr => '127.0.0.1', PeerPort => $port,
+                                  Timeout => 15) or die "connect: $!";
+    print $s "GET /asgi/star/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    my $got = '';
+    while ($got !~ /part 0/) {
+        my $n = sysread($s, $got, 4096, length $got);
+        last unless $n;
+    }
+    like($got, qr/part 0/, 'the first part arrived');
+    close $s;
+    select(undef, undef, undef, 1.2);    # the app tries to send parts 1, 2
+    unlike(log_since($off), qr/PW080[0-8]|PW0303/, 'nothing logged as an error');
+    is(raw_request(path => '/asgi/raw/hello')->{status}, 200, 'serving on');
 };
 
 subtest 'PyWSGIRequestTimeout stops an awaiting ASGI request: 504, PW0401' => sub {
