@@ -6,9 +6,11 @@
  * draws the way a request takes through them.
  */
 #include "pw_common.h"
+#include "pw_auth.h"
 #include "pw_config.h"
 #include "pw_guard.h"
 #include "pw_handler.h"
+#include "pw_health.h"
 #include "pw_metrics.h"
 #include "pw_python.h"
 #include "pw_status.h"
@@ -48,7 +50,7 @@ static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
             return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
-    return OK;
+    return pw_config_check(pconf, s);
 }
 
 static void pw_register_hooks(apr_pool_t *p)
@@ -57,8 +59,10 @@ static void pw_register_hooks(apr_pool_t *p)
     ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
+    pw_auth_register_hooks(p);
     pw_metrics_register_hooks(p);
     pw_status_register_hooks(p);
+    pw_health_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(pywsgi) = { STANDARD20_MODULE_STUFF, pw_config_dir_create,

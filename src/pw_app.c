@@ -7,9 +7,16 @@
  * serialises first loads with a mutex it waits for with the GIL released
  * (an import may release the GIL, so two threads must not both load the
  * same app).
+ * Files served by handler (pywsgi-script without a PyWSGIScriptAlias) are
+ * targets the configuration never saw: each child makes one per file on its
+ * first request (pw_app_file_target), in a table under file_lock, taken
+ * without the GIL; they live as long as the child.
  */
 #include "pw_app.h"
+#include "pw_interp.h"
 #include "pw_log.h"
+#include "apr_hash.h"
+#include "apr_md5.h"
 #include "apr_thread_mutex.h"
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -33,8 +40,22 @@ typedef struct {
 
 static app_state_t *states; /* by target id */
 
+/* A file served by handler: its target and its state, together. */
+typedef struct {
+    pw_target_t target; /* first: a pw_target_t * is a file_app_t * */
+    app_state_t state;
+    int interp;              /* its own (%{RESOURCE}): 0 not yet, -1 none */
+    const char *interp_name; /* "file:PATH" */
+} file_app_t;
+
 /* First loads are rare; one lock for all apps of the child is enough. */
 static apr_thread_mutex_t *load_lock;
+
+/* Files served by handler: path -> file_app_t, allocated from file_pool;
+ * both touched under file_lock only. */
+static apr_thread_mutex_t *file_lock;
+static apr_pool_t *file_pool;
+static apr_hash_t *file_apps;
 
 void pw_app_child_init(apr_pool_t *pchild)
 {
@@ -42,6 +63,61 @@ void pw_app_child_init(apr_pool_t *pchild)
 
     states = apr_pcalloc(pchild, (n > 0 ? n : 1) * sizeof(*states));
     apr_thread_mutex_create(&load_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+    apr_thread_mutex_create(&file_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
+    apr_pool_create(&file_pool, pchild);
+    file_apps = apr_hash_make(file_pool);
+}
+
+/* The state of a target: a configured one's by id, a file's beside it. */
+static APR_INLINE app_state_t *state_of(const pw_target_t *app)
+{
+    return app->id >= 0 ? &states[app->id] : &((file_app_t *)app)->state;
+}
+
+int pw_app_file_interp(const pw_target_t *app, const char **name)
+{
+    file_app_t *f = (file_app_t *)app;
+    int interp;
+
+    apr_thread_mutex_lock(file_lock);
+    if (f->interp == 0) {
+        f->interp_name = apr_pstrcat(file_pool, "file:", app->path, NULL);
+        f->interp = pw_interp_reserve(f->interp_name);
+    }
+    interp = f->interp;
+    *name = f->interp_name;
+    apr_thread_mutex_unlock(file_lock);
+    return interp;
+}
+
+const pw_target_t *pw_app_file_target(const char *path)
+{
+    file_app_t *f;
+
+    apr_thread_mutex_lock(file_lock);
+    f = apr_hash_get(file_apps, path, APR_HASH_KEY_STRING);
+    if (f == NULL) {
+        unsigned char digest[APR_MD5_DIGESTSIZE];
+        char hex[2 * APR_MD5_DIGESTSIZE + 1];
+        int i;
+
+        f = apr_pcalloc(file_pool, sizeof(*f));
+        f->target.id = -1;
+        f->target.kind = PW_TARGET_SCRIPT;
+        f->target.path = apr_pstrdup(file_pool, path);
+        f->target.target = f->target.path;
+        f->target.callable = "application";
+        /* A name of its own per file, as for PyWSGIScriptAlias scripts:
+         * two tenants' app.wsgi are two modules. */
+        apr_md5(digest, path, strlen(path));
+        for (i = 0; i < APR_MD5_DIGESTSIZE; i++) {
+            apr_snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+        }
+        f->target.module_name = apr_pstrcat(file_pool, "_pywsgi_", hex, NULL);
+        apr_hash_set(file_apps, f->target.path, APR_HASH_KEY_STRING, f);
+    }
+    apr_thread_mutex_unlock(file_lock);
+    return &f->target;
 }
 
 /* GIL held.  Whether the app's file changed since it was loaded. */
@@ -56,7 +132,7 @@ static int changed(const app_state_t *st, int interp)
 static void load(const pw_target_t *app, int interp, request_rec *r,
                  server_rec *s)
 {
-    app_state_t *st = &states[app->id];
+    app_state_t *st = state_of(app);
     PyObject *module, *obj, *file;
     const char *p, *colon;
     int again = st->obj[interp] != NULL;
@@ -115,7 +191,7 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
 PyObject *pw_app_callable(const pw_target_t *app, int interp, int reload,
                           request_rec *r, server_rec *s)
 {
-    app_state_t *st = &states[app->id];
+    app_state_t *st = state_of(app);
     PyObject *obj = st->obj[interp];
 
     if (obj && !(reload && changed(st, interp))) {
@@ -284,7 +360,8 @@ static PyObject *resolve_callable(const pw_target_t *app, PyObject *module)
         Py_DECREF(obj);
         obj = next;
     }
-    if (obj && !PyCallable_Check(obj)) {
+    /* callable "": the module itself is wanted (PyWSGIAuthScript). */
+    if (obj && *app->callable && !PyCallable_Check(obj)) {
         PyErr_Format(PyExc_TypeError,
                      "'%s' in '%s' is a %s, not a WSGI "
                      "callable",

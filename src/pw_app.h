@@ -22,4 +22,14 @@ void pw_app_child_init(apr_pool_t *pchild);
 PyObject *pw_app_callable(const pw_target_t *app, int interp, int reload,
                           request_rec *r, server_rec *s);
 
+/* The target of a file served by handler (path: r->filename), callable
+ * "application", made on its first request in this child and kept.  No GIL
+ * needed. */
+const pw_target_t *pw_app_file_target(const char *path);
+
+/* The interpreter of the file's own (PyWSGIInterpreter %{RESOURCE}) for a
+ * target of pw_app_file_target(): an index reserved in this child on first
+ * use (and *name, "file:PATH"), or -1 when the child has none left. */
+int pw_app_file_interp(const pw_target_t *app, const char **name);
+
 #endif /* PW_APP_H */

@@ -23,8 +23,11 @@ extern module AP_MODULE_DECLARE_DATA pywsgi_module;
 /* The handler name our requests carry (r->handler). */
 #define PW_HANDLER "pywsgi-script"
 
-/* Interpreters a child can hold: "main" (index 0) and up to 15 named
- * sub-interpreters (PyWSGIInterpreter NAME). */
-#define PW_MAX_INTERPS 16
+/* Interpreters a child can hold: "main" (index 0), the named ones
+ * (PyWSGIInterpreter NAME) and one per virtual host for files served by
+ * handler (created on first use).  64: room for a host with a few dozen
+ * tenants; every per-interpreter array (pw_app.c's per target, pw_route_t's
+ * SCRIPT_NAME, each thread's states) grows with it. */
+#define PW_MAX_INTERPS 64
 
 #endif /* PW_COMMON_H */

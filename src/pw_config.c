@@ -12,7 +12,16 @@
  * Inheritance: a virtual host sees its own PyWSGIScriptAlias lines first and
  * then the main server's (as mod_alias does); the longest URL-PATH wins.
  * PyWSGIPythonPath, PyWSGIVirtualEnv and PyWSGIShutdownTimeout are process
- * wide (one Python per child) and so allowed in the main server config only.
+ * wide (one Python per child) and so allowed in the main server config only;
+ * so is PyWSGIHealthDrain (one drain file per node).
+ *
+ * Tenants (issue 16): a .htaccess may set PyWSGIReload (FileInfo) and
+ * PyWSGIPassAuthorization (AuthConfig), nothing else.  The other directives
+ * still reach their function from a .htaccess (OR_ALL in their overrides),
+ * so that the refusal names the fix rather than Apache's bare "not allowed
+ * here" (admin_only()).  Files served by handler get one interpreter per
+ * virtual host, declared in check_config (pw_config_check) and created in a
+ * child only when first used.
  */
 #include "pw_config.h"
 #include "pw_http.h"
@@ -34,6 +43,15 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_DEFAULT_RELOAD             0
 #define PW_DEFAULT_INTERP             0 /* main */
 #define PW_DEFAULT_SLOW_REQUEST       0 /* off */
+#define PW_DEFAULT_CHUNKED_STREAM     0 /* Buffer */
+#define PW_DEFAULT_BODY_BUFFER        (1024 * 1024)
+#define PW_MAX_BODY_BUFFER            (1024 * 1024 * 1024)
+
+/* PyWSGIInterpreter %{SERVER}: the virtual host's own interpreter. */
+#define PW_INTERP_VHOST (-2)
+
+/* Where an administrator's directive may go (admin_only()). */
+enum { PW_AT_SERVER, PW_AT_DIR, PW_AT_PROCESS };
 
 typedef struct {
     apr_array_header_t *routes;           /* pw_route_t, longest url first */
@@ -46,12 +64,21 @@ typedef struct {
     apr_array_header_t *preloads;         /* pw_preload_t; main server only */
     int max_requests;                     /* 0: off; main server only */
     apr_off_t max_memory;                 /* 0: off; main server only */
+    const char *health_drain;             /* NULL: none; main server only */
+    int inherit_mounts;                   /* PW_UNSET, 0, 1 */
+    int vhost_interp; /* the host's interpreter (pw_config_check), or -1 */
 } pw_server_conf_t;
 
 typedef struct {
     int pass_authorization; /* PW_UNSET, 0, 1 */
     int reload;             /* PW_UNSET, 0, 1 */
     int interp;             /* PW_UNSET or an interpreter index */
+    int chunked_stream;     /* PW_UNSET, 0 (Buffer), 1 (Stream) */
+    apr_off_t body_buffer;  /* PW_UNSET or bytes */
+    const char *body_tmpdir; /* NULL: the system's temporary directory */
+    const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
+    int auth_interp;                /* its interpreter= (default main) */
+    int status;             /* PW_UNSET or a pw_status_mode_t */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -69,13 +96,28 @@ static const char *cmd_interpreter(cmd_parms *cmd, void *dconf,
 static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
                                char *const argv[]);
 static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[]);
 static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
                                        const char *arg);
 static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg);
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
                                     const char *arg);
+static const char *cmd_chunked_request(cmd_parms *cmd, void *dconf,
+                                       const char *arg);
+static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
+                                   const char *arg);
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
+                                    const char *arg);
+static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag);
+static const char *admin_only(cmd_parms *cmd, int where);
+static const char *admin_global(cmd_parms *cmd);
+static int interp_index(apr_pool_t *p, const char *name, const char **err);
 static void routes_sort(apr_array_header_t *routes);
 static int interp_declare(apr_pool_t *p, const char *name, const char **err);
 static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
@@ -86,60 +128,100 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
 /* What the directives declared, for this reading of the configuration
  * (reset in pre_config; the children inherit it). */
 static const char *interp_names[PW_MAX_INTERPS] = { "main" };
+static char interp_lazy[PW_MAX_INTERPS]; /* created on first use */
 static int interp_count = 1;
 static apr_array_header_t *targets; /* const pw_target_t *, by id */
 static apr_hash_t *target_index;    /* key of a target -> pw_target_t */
 
 const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV(
-        "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
+        "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF | OR_ALL,
         "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
         "[python-path=DIR:DIR] [interface=wsgi|asgi]: serve the WSGI (or "
         "ASGI) application TARGET (a script file or package.module:callable) "
         "at URL-PATH"),
     AP_INIT_TAKE1(
-        "PyWSGIInterpreter", cmd_interpreter, NULL, RSRC_CONF | ACCESS_CONF,
-        "main|NAME: the Python interpreter apps run in (default main; a "
+        "PyWSGIInterpreter", cmd_interpreter, NULL,
+        RSRC_CONF | ACCESS_CONF | OR_ALL,
+        "main|NAME|%{SERVER}: the Python interpreter apps run in (default "
+        "main, and the virtual host's own for files served by handler; a "
         "NAME is a sub-interpreter of its own)"),
     AP_INIT_TAKE_ARGV(
-        "PyWSGIPreload", cmd_preload, NULL, RSRC_CONF,
+        "PyWSGIPreload", cmd_preload, NULL, RSRC_CONF | OR_ALL,
         "TARGET [callable=NAME] [interpreter=NAME]: load the app when a "
         "child starts, not on its first request"),
     AP_INIT_FLAG(
-        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF,
+        "PyWSGIReload", cmd_reload, NULL, RSRC_CONF | ACCESS_CONF | OR_FILEINFO,
         "On|Off: reload an app whose file changed before the next request "
         "(default Off)"),
-    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL, RSRC_CONF,
+    AP_INIT_TAKE1("PyWSGIRequestTimeout", cmd_request_timeout, NULL,
+                  RSRC_CONF | OR_ALL,
                   "SECONDS: interrupt a request that runs longer and "
                   "answer 504 (default 0, off)"),
     AP_INIT_TAKE1(
-        "PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF,
+        "PyWSGIMaxRequests", cmd_max_requests, NULL, RSRC_CONF | OR_ALL,
         "N: recycle a child (graceful exit) after N requests (default 0, "
         "off)"),
     AP_INIT_TAKE1(
-        "PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF,
+        "PyWSGIMaxMemory", cmd_max_memory, NULL, RSRC_CONF | OR_ALL,
         "MB: recycle a child (graceful exit) once its resident memory "
         "passes MB megabytes (default 0, off)"),
-    AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL, RSRC_CONF,
+    AP_INIT_ITERATE("PyWSGIPythonPath", cmd_python_path, NULL,
+                    RSRC_CONF | OR_ALL,
                     "DIR...: directories put in front of sys.path"),
     AP_INIT_TAKE1(
-        "PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF,
+        "PyWSGIVirtualEnv", cmd_venv, NULL, RSRC_CONF | OR_ALL,
         "DIR: the virtualenv (a directory holding pyvenv.cfg) Python runs in"),
     AP_INIT_TAKE1("PyWSGIShutdownTimeout", cmd_shutdown_timeout, NULL,
-                  RSRC_CONF,
+                  RSRC_CONF | OR_ALL,
                   "SECONDS: how long a child may spend finalising Python "
                   "when it exits (default 5)"),
     AP_INIT_FLAG("PyWSGIPassAuthorization", cmd_pass_authorization, NULL,
                  RSRC_CONF | ACCESS_CONF | OR_AUTHCFG,
                  "On|Off: pass the Authorization header to the app as "
                  "HTTP_AUTHORIZATION (default Off)"),
-    AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF,
+    AP_INIT_FLAG("PyWSGIMetrics", cmd_metrics, NULL, RSRC_CONF | OR_ALL,
                  "On|Off: keep request metrics in shared memory for the "
                  "pywsgi-status handler (default On)"),
+    /* Not in .htaccess: the script runs in the server's own Python. */
+    AP_INIT_TAKE_ARGV(
+        "PyWSGIAuthScript", cmd_auth_script, NULL, RSRC_CONF | ACCESS_CONF,
+        "FILE|package.module [interpreter=NAME]: the Python functions "
+        "(check_password, get_realm_hash, groups_for_user) behind "
+        "AuthBasicProvider pywsgi, AuthDigestProvider pywsgi and Require "
+        "pywsgi-group here"),
+    /* Not in .htaccess (no OR_* class): which URLs publish the figures is
+     * the administrator's choice, never a tenant's (issue 12). */
+    AP_INIT_TAKE1("PyWSGIStatus", cmd_status, NULL, RSRC_CONF | ACCESS_CONF,
+                  "Off|On|Host: serve the pywsgi-status page here, with "
+                  "every figure (On) or only this virtual host's apps "
+                  "(Host); default Off"),
     AP_INIT_TAKE1(
-        "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF,
+        "PyWSGISlowRequest", cmd_slow_request, NULL, RSRC_CONF | OR_ALL,
         "SECONDS: log a warning for requests that take longer (decimals "
         "allowed; default 0, off)"),
+    AP_INIT_TAKE1("PyWSGIChunkedRequest", cmd_chunked_request, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "Buffer|Stream: read a chunked request body before the app "
+                  "runs and give its CONTENT_LENGTH (default Buffer), or "
+                  "hand it over as it arrives"),
+    AP_INIT_TAKE1("PyWSGIRequestBodyBuffer", cmd_body_buffer, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "BYTES: how much of a buffered chunked request body is "
+                  "kept in memory; the rest goes to an unlinked temporary "
+                  "file (default 1048576)"),
+    AP_INIT_TAKE1("PyWSGIRequestBodyTempDir", cmd_body_tmpdir, NULL,
+                  RSRC_CONF | ACCESS_CONF,
+                  "DIR: where buffered chunked request bodies beyond "
+                  "PyWSGIRequestBodyBuffer go (default: the system's "
+                  "temporary directory); must be writable by User"),
+    AP_INIT_TAKE1("PyWSGIHealthDrain", cmd_health_drain, NULL, RSRC_CONF,
+                  "FILE: while it exists, the pywsgi-health handler answers "
+                  "503 (drain this node before stopping it)"),
+    AP_INIT_FLAG("PyWSGIInheritMounts", cmd_inherit_mounts, NULL,
+                 RSRC_CONF | OR_ALL,
+                 "On|Off: a virtual host also serves the main server's "
+                 "PyWSGIScriptAlias mounts (default On)"),
     { NULL }
 };
 
@@ -154,6 +236,8 @@ void *pw_config_server_create(apr_pool_t *p, server_rec *s)
     conf->slow_request = PW_UNSET;
     conf->request_timeout = PW_UNSET;
     conf->preloads = apr_array_make(p, 1, sizeof(pw_preload_t));
+    conf->inherit_mounts = PW_UNSET;
+    conf->vhost_interp = -1;
     return conf;
 }
 
@@ -164,8 +248,12 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
 
     /* The vhost's routes first: on equal URL-PATHs its own line wins, as
      * routes_sort() keeps the order of equal lengths. */
-    conf->routes = apr_array_append(p, add->routes, base->routes);
+    conf->routes = add->inherit_mounts == 0
+                       ? apr_array_copy(p, add->routes)
+                       : apr_array_append(p, add->routes, base->routes);
     routes_sort(conf->routes);
+    conf->inherit_mounts = add->inherit_mounts;
+    conf->vhost_interp = -1;
     /* Process-wide settings are only ever set on the main server. */
     conf->python_path = base->python_path;
     conf->venv = base->venv;
@@ -176,6 +264,7 @@ void *pw_config_server_merge(apr_pool_t *p, void *basev, void *addv)
     conf->preloads = base->preloads;
     conf->max_requests = base->max_requests;
     conf->max_memory = base->max_memory;
+    conf->health_drain = base->health_drain;
     return conf;
 }
 
@@ -186,6 +275,9 @@ void *pw_config_dir_create(apr_pool_t *p, char *dir)
     conf->pass_authorization = PW_UNSET;
     conf->reload = PW_UNSET;
     conf->interp = PW_UNSET;
+    conf->status = PW_UNSET;
+    conf->chunked_stream = PW_UNSET;
+    conf->body_buffer = PW_UNSET;
     return conf;
 }
 
@@ -197,6 +289,12 @@ void *pw_config_dir_merge(apr_pool_t *p, void *basev, void *addv)
     conf->pass_authorization = PW_MERGE(base, add, pass_authorization);
     conf->reload = PW_MERGE(base, add, reload);
     conf->interp = PW_MERGE(base, add, interp);
+    conf->chunked_stream = PW_MERGE(base, add, chunked_stream);
+    conf->body_buffer = PW_MERGE(base, add, body_buffer);
+    conf->body_tmpdir = add->body_tmpdir ? add->body_tmpdir : base->body_tmpdir;
+    conf->auth_script = add->auth_script ? add->auth_script : base->auth_script;
+    conf->auth_interp = add->auth_script ? add->auth_interp : base->auth_interp;
+    conf->status = PW_MERGE(base, add, status);
     return conf;
 }
 
@@ -228,6 +326,9 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     const pw_target_t *app;
     int i, interp = -1, asgi = 0;
 
+    if ((err = admin_only(cmd, PW_AT_SERVER)) != NULL) {
+        return err;
+    }
     if (argc < 2) {
         return apr_psprintf(cmd->pool,
                             "%s needs URL-PATH and TARGET, e.g. "
@@ -245,9 +346,17 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
             callable = argv[i] + 9;
         }
         else if (strncmp(argv[i], "interpreter=", 12) == 0) {
-            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
-            if (interp < 0) {
+            interp = interp_index(cmd->pool, argv[i] + 12, &err);
+            if (interp == -1) {
                 return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+            if (interp == PW_INTERP_FILE) {
+                return apr_psprintf(cmd->pool,
+                                    "%s: interpreter=%%{RESOURCE} is for "
+                                    "files served by handler; an alias "
+                                    "is one app: give it "
+                                    "interpreter=NAME",
+                                    name);
             }
         }
         else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
@@ -313,6 +422,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->target = app;
     route->interp = interp;
     route->asgi = asgi;
+    route->server = cmd->server;
     routes_sort(conf->routes);
     return NULL;
 }
@@ -321,7 +431,7 @@ static const char *cmd_python_path(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
 
     if (err) {
         return apr_pstrcat(cmd->pool, err,
@@ -338,7 +448,7 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     const char *dir, *cfg;
     apr_finfo_t finfo;
 
@@ -374,7 +484,7 @@ static const char *cmd_shutdown_timeout(cmd_parms *cmd, void *dconf,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     char *end;
     long secs;
 
@@ -402,7 +512,7 @@ static const char *cmd_metrics(cmd_parms *cmd, void *dconf, int flag)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
 
     if (err) {
         return apr_pstrcat(cmd->pool, err,
@@ -421,7 +531,11 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     char *end;
     double secs = strtod(arg, &end);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
 
+    if (err) {
+        return err;
+    }
     if (*arg == '\0' || *end != '\0' || secs < 0 || secs > 86400) {
         return apr_psprintf(cmd->pool,
                             "%s: '%s' is not a number of seconds "
@@ -432,12 +546,181 @@ static const char *cmd_slow_request(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
+static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
+
+    if (err) {
+        return err;
+    }
+    conf->inherit_mounts = flag;
+    return NULL;
+}
+
+/* NULL when cmd may be used where it is, else the refusal.  A .htaccess is
+ * a tenant's: none of the directives that call this is theirs to set. */
+static const char *admin_only(cmd_parms *cmd, int where)
+{
+    const char *name = cmd->cmd->name;
+
+    if (ap_check_cmd_context(cmd, NOT_IN_HTACCESS) != NULL) {
+        return apr_psprintf(
+            cmd->pool,
+            "%s is %s, so not in .htaccess: the server's administrator "
+            "sets it in %s%s",
+            name,
+            where == PW_AT_PROCESS ? "process wide (one Python per child)"
+                                   : "a server setting",
+            where == PW_AT_PROCESS ? "the main server configuration"
+            : where == PW_AT_DIR   ? "the server configuration (server, "
+                                     "<VirtualHost> or <Directory>)"
+                                   : "the server configuration or a "
+                                     "<VirtualHost>",
+            where == PW_AT_PROCESS ? ""
+                                   : " (a tenant serves a file as an app "
+                                     "with 'AddHandler pywsgi-script .wsgi' "
+                                     "and 'Options +ExecCGI' in .htaccess; "
+                                     "see docs/shared-hosting.md)");
+    }
+    if (where != PW_AT_DIR) {
+        const char *err = ap_check_cmd_context(cmd, NOT_IN_DIR_CONTEXT);
+        if (err) {
+            return apr_pstrcat(cmd->pool, err,
+                               " (it belongs in the server configuration "
+                               "or a <VirtualHost>)",
+                               NULL);
+        }
+    }
+    return NULL;
+}
+
+/* A process-wide directive: the main server configuration only. */
+static const char *admin_global(cmd_parms *cmd)
+{
+    const char *err = admin_only(cmd, PW_AT_PROCESS);
+
+    return err ? err : ap_check_cmd_context(cmd, GLOBAL_ONLY);
+}
+
+/* An interpreter=/PyWSGIInterpreter value: a name (declared if new), or
+ * %{SERVER} (PW_INTERP_VHOST), %{GLOBAL} (main, as mod_wsgi spells it),
+ * %{RESOURCE} (PW_INTERP_FILE: one per file served by handler).
+ * -1 and *err when bad. */
+static int interp_index(apr_pool_t *p, const char *name, const char **err)
+{
+    if (strcmp(name, "%{SERVER}") == 0) {
+        return PW_INTERP_VHOST;
+    }
+    if (strcmp(name, "%{GLOBAL}") == 0) {
+        return 0;
+    }
+    if (strcmp(name, "%{RESOURCE}") == 0) {
+        return PW_INTERP_FILE;
+    }
+    if (name[0] == '%') {
+        *err = apr_psprintf(p,
+                            "'%s' is not an expansion mod_pywsgi knows: "
+                            "%%{SERVER} (one interpreter per virtual "
+                            "host), %%{RESOURCE} (one per file served by "
+                            "handler) and %%{GLOBAL} (main) are",
+                            name);
+        return -1;
+    }
+    return interp_declare(p, name, err);
+}
+
+static const char *cmd_status(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    pw_dir_conf_t *conf = dconf;
+
+    if (strcasecmp(arg, "Off") == 0) {
+        conf->status = PW_STATUS_OFF;
+    }
+    else if (strcasecmp(arg, "On") == 0) {
+        conf->status = PW_STATUS_ON;
+    }
+    else if (strcasecmp(arg, "Host") == 0) {
+        conf->status = PW_STATUS_HOST;
+    }
+    else {
+        return apr_psprintf(cmd->pool,
+                            "PyWSGIStatus: '%s' is not Off, On or Host "
+                            "(On: every figure; Host: only this virtual "
+                            "host's apps)",
+                            arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_chunked_request(cmd_parms *cmd, void *dconf,
+                                       const char *arg)
+{
+    pw_dir_conf_t *conf = dconf;
+
+    if (strcasecmp(arg, "Buffer") == 0) {
+        conf->chunked_stream = 0;
+    }
+    else if (strcasecmp(arg, "Stream") == 0) {
+        conf->chunked_stream = 1;
+    }
+    else {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is neither Buffer (read the body "
+                            "before the app runs) nor Stream (hand it over "
+                            "as it arrives)",
+                            cmd->cmd->name, arg);
+    }
+    return NULL;
+}
+
+static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    char *end;
+    apr_int64_t n = apr_strtoi64(arg, &end, 10);
+
+    if (*arg == '\0' || *end != '\0' || n < 0 || n > PW_MAX_BODY_BUFFER) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not a number of bytes from 0 "
+                            "(always a file) to %d, e.g. 1048576",
+                            cmd->cmd->name, arg, PW_MAX_BODY_BUFFER);
+    }
+    ((pw_dir_conf_t *)dconf)->body_buffer = (apr_off_t)n;
+    return NULL;
+}
+
+static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
+                                   const char *arg)
+{
+    apr_finfo_t fi;
+
+    /* Checked here as root; that User may write there shows at the first
+     * spooled body (PW0315). */
+    if (!ap_os_is_path_absolute(cmd->pool, arg)
+        || apr_stat(&fi, arg, APR_FINFO_TYPE, cmd->pool) != APR_SUCCESS
+        || fi.filetype != APR_DIR) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' is not an existing directory given by "
+                            "its absolute path (one User can write to, e.g. "
+                            "/var/tmp)",
+                            cmd->cmd->name, arg);
+    }
+    ((pw_dir_conf_t *)dconf)->body_tmpdir = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
 static const char *cmd_interpreter(cmd_parms *cmd, void *dconf, const char *arg)
 {
-    const char *err = NULL;
-    int interp = interp_declare(cmd->pool, arg, &err);
+    const char *err = admin_only(cmd, PW_AT_DIR);
+    int interp;
 
-    if (interp < 0) {
+    if (err) {
+        return err;
+    }
+    interp = interp_index(cmd->pool, arg, &err);
+    if (interp == -1) {
         return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
     }
     ((pw_dir_conf_t *)dconf)->interp = interp;
@@ -449,7 +732,7 @@ static const char *cmd_preload(cmd_parms *cmd, void *dconf, int argc,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     const char *callable = NULL;
     pw_preload_t *pre;
     const pw_target_t *app;
@@ -497,6 +780,65 @@ static const char *cmd_reload(cmd_parms *cmd, void *dconf, int flag)
     return NULL;
 }
 
+/* The script is a target whose object is the module itself (callable ""):
+ * pw_auth.c looks its functions up by name. */
+static const char *cmd_auth_script(cmd_parms *cmd, void *dconf, int argc,
+                                   char *const argv[])
+{
+    pw_dir_conf_t *conf = dconf;
+    const char *name = cmd->cmd->name, *err = NULL, *slash;
+    const pw_target_t *script;
+    int i, interp = 0;
+
+    if (argc < 1) {
+        return apr_psprintf(cmd->pool,
+                            "%s needs a script file or package.module, e.g. "
+                            "'%s /srv/app/auth.py'",
+                            name, name);
+    }
+    slash = strrchr(argv[0], '/');
+    if (strchr(slash ? slash : argv[0], ':')) {
+        return apr_psprintf(cmd->pool,
+                            "%s: name the script or module only ('%s' names "
+                            "a callable): mod_pywsgi calls its "
+                            "check_password, get_realm_hash and "
+                            "groups_for_user",
+                            name, argv[0]);
+    }
+    for (i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "interpreter=", 12) == 0) {
+            interp = interp_declare(cmd->pool, argv[i] + 12, &err);
+            if (interp < 0) {
+                return apr_psprintf(cmd->pool, "%s: %s", name, err);
+            }
+        }
+        else {
+            return apr_psprintf(cmd->pool,
+                                "%s: unknown option '%s' (known: "
+                                "interpreter=NAME)",
+                                name, argv[i]);
+        }
+    }
+    script = target_declare(cmd->pool, argv[0], "", NULL, &err);
+    if (script == NULL) {
+        return apr_psprintf(cmd->pool, "%s: %s", name, err);
+    }
+    if (script->kind == PW_TARGET_SCRIPT) {
+        apr_finfo_t finfo;
+        if (apr_stat(&finfo, script->path, APR_FINFO_TYPE, cmd->temp_pool)
+                != APR_SUCCESS
+            || finfo.filetype != APR_REG) {
+            return apr_psprintf(cmd->pool,
+                                "%s: script file '%s' does not "
+                                "exist or is not a regular file",
+                                name, script->path);
+        }
+    }
+    conf->auth_script = script;
+    conf->auth_interp = interp;
+    return NULL;
+}
+
 /* A whole number from 1 to max, or the directive's own error. */
 static const char *parse_count(cmd_parms *cmd, const char *arg, long max,
                                const char *what, long *out)
@@ -520,9 +862,10 @@ static const char *cmd_request_timeout(cmd_parms *cmd, void *dconf,
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     long v;
-    const char *err = parse_count(cmd, arg, 86400, "a number of seconds", &v);
+    const char *err = admin_only(cmd, PW_AT_SERVER);
 
-    if (err) {
+    if (err
+        || (err = parse_count(cmd, arg, 86400, "a number of seconds", &v))) {
         return err;
     }
     conf->request_timeout = apr_time_from_sec(v);
@@ -534,7 +877,7 @@ static const char *cmd_max_requests(cmd_parms *cmd, void *dconf,
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     long v;
 
     if (err
@@ -552,7 +895,7 @@ static const char *cmd_max_memory(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *err = admin_global(cmd);
     long v;
 
     if (err
@@ -581,11 +924,71 @@ pw_route_t *pw_config_route(server_rec *s, const char *uri)
     return NULL;
 }
 
+const apr_array_header_t *pw_config_routes(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->routes;
+}
+
+pw_status_mode_t pw_config_status(request_rec *r)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    return d->status == PW_UNSET ? PW_STATUS_OFF : d->status;
+}
+
 const apr_array_header_t *pw_config_python_path(server_rec *s)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(s->module_config, &pywsgi_module);
     return conf->python_path;
+}
+
+/* The file comes and goes (it is the operator's switch); its directory
+ * must be there, or a typo would make a node that can never be drained. */
+static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
+                                    const char *arg)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(cmd->server->module_config, &pywsgi_module);
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    const char *path, *slash;
+    apr_finfo_t finfo;
+
+    if (err) {
+        return apr_pstrcat(cmd->pool, err,
+                           " (one drain file per node: set it once, "
+                           "outside any <VirtualHost>)",
+                           NULL);
+    }
+    path = ap_server_root_relative(cmd->pool, arg);
+    if (path == NULL || *arg == '\0') {
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a valid path",
+                            cmd->cmd->name, arg);
+    }
+    slash = strrchr(path, '/');
+    if (slash != NULL && slash != path) {
+        const char *dir =
+            apr_pstrmemdup(cmd->temp_pool, path, (apr_size_t)(slash - path));
+
+        if (apr_stat(&finfo, dir, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+            || finfo.filetype != APR_DIR) {
+            return apr_psprintf(cmd->pool,
+                                "%s: the directory %s does not exist: "
+                                "create it, or name a file in an existing "
+                                "directory",
+                                cmd->cmd->name, dir);
+        }
+    }
+    conf->health_drain = path;
+    return NULL;
+}
+
+const char *pw_config_health_drain(server_rec *s)
+{
+    pw_server_conf_t *conf =
+        ap_get_module_config(s->module_config, &pywsgi_module);
+    return conf->health_drain;
 }
 
 const char *pw_config_venv(server_rec *s)
@@ -638,6 +1041,14 @@ apr_interval_time_t pw_config_request_timeout(server_rec *s)
     return conf->request_timeout == PW_UNSET ? 0 : conf->request_timeout;
 }
 
+const pw_target_t *pw_config_auth_script(request_rec *r, int *interp)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+
+    *interp = d->auth_interp;
+    return d->auth_script;
+}
+
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out)
 {
@@ -646,9 +1057,12 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         ap_get_module_config(r->server->module_config, &pywsgi_module);
 
     /* The alias's interpreter=, else PyWSGIInterpreter, else main. */
-    out->interp = route->interp >= 0      ? route->interp
+    out->interp = route->interp != -1     ? route->interp
                   : d->interp == PW_UNSET ? PW_DEFAULT_INTERP
                                           : d->interp;
+    if (out->interp < 0) { /* %{SERVER}; %{RESOURCE} is for files */
+        out->interp = sc->vhost_interp >= 0 ? sc->vhost_interp : 0;
+    }
     out->reload = d->reload == PW_UNSET ? PW_DEFAULT_RELOAD : d->reload;
     out->pass_authorization = d->pass_authorization == PW_UNSET
                                   ? PW_DEFAULT_PASS_AUTHORIZATION
@@ -657,6 +1071,33 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
         sc->request_timeout == PW_UNSET ? 0 : sc->request_timeout;
     out->slow_request = sc->slow_request == PW_UNSET ? PW_DEFAULT_SLOW_REQUEST
                                                      : sc->slow_request;
+    out->chunked_stream = d->chunked_stream == PW_UNSET
+                              ? PW_DEFAULT_CHUNKED_STREAM
+                              : d->chunked_stream;
+    out->body_buffer = d->body_buffer == PW_UNSET
+                           ? PW_DEFAULT_BODY_BUFFER
+                           : (apr_size_t)d->body_buffer;
+    out->body_tmpdir = d->body_tmpdir;
+}
+
+void pw_config_file_request(request_rec *r, const pw_route_t *route,
+                            pw_request_conf_t *out)
+{
+    pw_dir_conf_t *d = ap_get_module_config(r->per_dir_config, &pywsgi_module);
+    pw_server_conf_t *sc =
+        ap_get_module_config(r->server->module_config, &pywsgi_module);
+
+    pw_config_request(r, route, out);
+    /* A file served by handler runs in its virtual host's interpreter
+     * unless PyWSGIInterpreter says otherwise, and is reloaded when it
+     * changes: a tenant's edit is their deployment. */
+    if (d->interp == PW_UNSET && sc->vhost_interp >= 0) {
+        out->interp = sc->vhost_interp;
+    }
+    else if (d->interp == PW_INTERP_FILE) {
+        out->interp = PW_INTERP_FILE; /* the handler asks pw_app which */
+    }
+    out->reload = 1;
 }
 
 /* ---- declarations: interpreter names and targets ------------------------ */
@@ -664,6 +1105,7 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
 void pw_config_pre_config(apr_pool_t *pconf)
 {
     interp_count = 1;
+    memset(interp_lazy, 0, sizeof(interp_lazy));
     targets = apr_array_make(pconf, 4, sizeof(const pw_target_t *));
     target_index = apr_hash_make(pconf);
 }
@@ -671,6 +1113,81 @@ void pw_config_pre_config(apr_pool_t *pconf)
 int pw_config_interp_count(void)
 {
     return interp_count;
+}
+
+int pw_config_interp_lazy(int interp)
+{
+    /* Past the declared ones: a file's own (%{RESOURCE}), made at run
+     * time. */
+    return interp > 0 && (interp >= interp_count || interp_lazy[interp]);
+}
+
+/*
+ * check_config (also run by configtest): each virtual host whose handler-
+ * served files would run in its own interpreter (no PyWSGIInterpreter NAME
+ * at its server level) gets one, named "vhost:NAME:PORT".  Only declared:
+ * a child creates it when a request first needs it (pw_interp.c), so hosts
+ * that serve no such file pay nothing.
+ */
+int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
+{
+    server_rec *s;
+    pw_server_conf_t *msc =
+        ap_get_module_config(main_s->module_config, &pywsgi_module);
+
+    /* mpm-itk: children run as root until a connection's process switches
+     * to its host's user; a preload would run app code as root. */
+    if (msc->preloads->nelts > 0 && ap_find_linked_module("mpm_itk.c")) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, main_s,
+                     "PW0706: PyWSGIPreload imports apps when a child "
+                     "starts, and under mpm-itk a child starts as root "
+                     "(it takes a tenant's user per connection): remove "
+                     "PyWSGIPreload; each app then loads on its first "
+                     "request, as its host's user");
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    for (s = main_s; s; s = s->next) {
+        pw_server_conf_t *sc =
+            ap_get_module_config(s->module_config, &pywsgi_module);
+        pw_dir_conf_t *d =
+            ap_get_module_config(s->lookup_defaults, &pywsgi_module);
+        const char *name;
+        int i;
+
+        if (d->interp >= 0) {
+            sc->vhost_interp = d->interp; /* the administrator chose */
+            continue;
+        }
+        name = apr_psprintf(apr_hook_global_pool, "vhost:%s:%u",
+                            s->server_hostname ? s->server_hostname : "?",
+                            s->port ? s->port
+                                    : (s->addrs ? s->addrs->host_port : 0));
+        for (i = 1; i < interp_count; i++) {
+            if (strcmp(interp_names[i], name) == 0) {
+                break;
+            }
+        }
+        if (i == interp_count) {
+            if (interp_count == PW_MAX_INTERPS) {
+                ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_CRIT, 0, s,
+                             "PW0704: more than %d interpreters: virtual "
+                             "host %s would need one of its own for the "
+                             "files it serves by handler (pywsgi-script). "
+                             "Give such hosts a shared one with "
+                             "'PyWSGIInterpreter NAME' in their "
+                             "<VirtualHost> (or in the main server, for "
+                             "all)",
+                             PW_MAX_INTERPS - 1, name);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            interp_names[interp_count] = name;
+            interp_lazy[interp_count] = 1;
+            interp_count++;
+        }
+        sc->vhost_interp = i;
+    }
+    return OK;
 }
 
 const char *pw_config_interp_name(int interp)
@@ -802,7 +1319,9 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
         t.call_factory = 1;
         len -= 2;
     }
-    if (!is_dotted_name(callable, len)) {
+    /* "" from a directive (never from the config text, whose "file:" has
+     * an empty name after the colon): the module is the object. */
+    if (!(len == 0 && !colon) && !is_dotted_name(callable, len)) {
         *err = apr_psprintf(pconf,
                             "callable '%s' is not a Python name (nor "
                             "name() for a factory)",

@@ -17,11 +17,13 @@ typedef enum {
 /* A WSGI application as configured.  The same target named twice (two
  * vhosts, two prefixes) is one pw_target_t, so it loads once per child. */
 typedef struct {
-    int id;             /* 0..pw_config_target_count()-1 */
+    int id; /* 0..pw_config_target_count()-1; -1: a file served by handler
+             * (pw_app.c makes those in each child) */
     const char *target; /* as written in the config, for log lines */
     pw_target_kind_t kind;
     const char *path;        /* script file, or dotted module name */
-    const char *callable;    /* attribute, may be dotted */
+    const char *callable;    /* attribute, may be dotted; "": the module
+                                itself (PyWSGIAuthScript) */
     int call_factory;        /* "create_app()": call it once, no args */
     const char *module_name; /* sys.modules key of a script file */
     const char *python_path; /* python-path=, "DIR:DIR", or NULL */
@@ -34,6 +36,7 @@ typedef struct {
     const pw_target_t *target;
     int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
     int asgi;   /* interface=asgi: an ASGI 3 app (pw_asgi.c) */
+    server_rec *server; /* the (virtual) server whose config has the line */
     /* SCRIPT_NAME as a str per interpreter, made on first use with that
      * interpreter's GIL held (pw_environ.c) and kept for the child's life. */
     PyObject *script_name[PW_MAX_INTERPS];
@@ -45,6 +48,11 @@ typedef struct {
     int interp;
 } pw_preload_t;
 
+/* pw_request_conf_t.interp after pw_config_file_request() under
+ * "PyWSGIInterpreter %{RESOURCE}": an interpreter of the file's own, which
+ * the handler gets from pw_app_file_interp(). */
+#define PW_INTERP_FILE (-3)
+
 /* What serving one request needs of the configuration, read once by the
  * handler (pw_config_request). */
 typedef struct {
@@ -53,6 +61,9 @@ typedef struct {
     int pass_authorization;              /* PyWSGIPassAuthorization */
     apr_interval_time_t request_timeout; /* 0: off */
     apr_interval_time_t slow_request;    /* 0: off */
+    int chunked_stream;                  /* PyWSGIChunkedRequest Stream */
+    apr_size_t body_buffer;              /* PyWSGIRequestBodyBuffer */
+    const char *body_tmpdir;             /* NULL: the system's */
 } pw_request_conf_t;
 
 extern const command_rec pw_config_cmds[];
@@ -66,16 +77,39 @@ void *pw_config_dir_merge(apr_pool_t *p, void *base, void *add);
  * previous one's interpreter names and targets). */
 void pw_config_pre_config(apr_pool_t *pconf);
 
+/* Every PyWSGIScriptAlias a server serves (pw_route_t), its own and the
+ * main server's it inherits; route->server tells them apart. */
+const apr_array_header_t *pw_config_routes(server_rec *s);
+
 /* The route whose URL-PATH is the longest prefix of uri, or NULL. */
 pw_route_t *pw_config_route(server_rec *s, const char *uri);
+
+/* The PyWSGIAuthScript of r's location and its interpreter (*interp), or
+ * NULL when none is set there. */
+const pw_target_t *pw_config_auth_script(request_rec *r, int *interp);
 
 /* The request's settings, in one go. */
 void pw_config_request(request_rec *r, const pw_route_t *route,
                        pw_request_conf_t *out);
 
+/* The same for a file served by handler (pywsgi-script without a
+ * PyWSGIScriptAlias): its virtual host's interpreter by default, and
+ * always reloaded when the file changes. */
+void pw_config_file_request(request_rec *r, const pw_route_t *route,
+                            pw_request_conf_t *out);
+
 /* Every declared interpreter: index 0 is "main". */
 int pw_config_interp_count(void);
 const char *pw_config_interp_name(int interp);
+
+/* Whether a child creates interp on first use rather than at its start
+ * (the virtual hosts' interpreters for files served by handler, and those
+ * past the declared ones: a file's own, pw_app_file_interp()). */
+int pw_config_interp_lazy(int interp);
+
+/* check_config: declare one interpreter per virtual host for its handler-
+ * served files.  OK, or an error (logged, PW0704) past PW_MAX_INTERPS. */
+int pw_config_check(apr_pool_t *pconf, server_rec *s);
 
 /* Every declared target, by id. */
 int pw_config_target_count(void);
@@ -87,8 +121,18 @@ const char *pw_config_venv(server_rec *s);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
 int pw_config_metrics(server_rec *s);
 const apr_array_header_t *pw_config_preloads(server_rec *s);
-int pw_config_max_requests(server_rec *s);     /* 0: off */
-apr_off_t pw_config_max_memory(server_rec *s); /* bytes, 0: off */
+int pw_config_max_requests(server_rec *s);         /* 0: off */
+apr_off_t pw_config_max_memory(server_rec *s);     /* bytes, 0: off */
+const char *pw_config_health_drain(server_rec *s); /* NULL: none */
+
+/* PyWSGIStatus where r is: off (the pywsgi-status handler answers 404),
+ * on (every figure), host (the figures of r->server's own apps). */
+typedef enum {
+    PW_STATUS_OFF = 0,
+    PW_STATUS_ON,
+    PW_STATUS_HOST
+} pw_status_mode_t;
+pw_status_mode_t pw_config_status(request_rec *r);
 
 /* Per server (virtual host). 0: off. */
 apr_interval_time_t pw_config_request_timeout(server_rec *s);

@@ -11,7 +11,10 @@
  * Request headers: names made of anything but letters, digits and '-' are
  * left out (an "X_Foo" would otherwise pass for "X-Foo", a "Content_Length"
  * for CONTENT_LENGTH); Proxy never goes in (httpoxy, CVE-2016-5387);
- * Authorization only with PyWSGIPassAuthorization On.
+ * Authorization only with PyWSGIPassAuthorization On.  REMOTE_USER,
+ * AUTH_TYPE and the REDIRECT_* values come from Apache (add_apache_vars).
+ * A chunked body read before the app (pw_input_spool) has a CONTENT_LENGTH,
+ * its size, and no HTTP_TRANSFER_ENCODING: wsgi.input gives it de-chunked.
  * Locking: GIL held throughout.
  */
 #include "pw_environ.h"
@@ -144,8 +147,10 @@ static inline int set_steal(PyObject *d, PyObject *key, PyObject *value)
     return rc;
 }
 
+/* spooled: the body was de-chunked and read before the app (issue 11):
+ * Transfer-Encoding no longer describes what wsgi.input gives. */
 static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
-                       int pass_auth)
+                       int pass_auth, int spooled)
 {
     const apr_array_header_t *arr = apr_table_elts(r->headers_in);
     const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
@@ -157,6 +162,9 @@ static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
         size_t n;
 
         if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        if (spooled && strcasecmp(e[i].key, "Transfer-Encoding") == 0) {
             continue;
         }
         if (strcasecmp(e[i].key, "Content-Type") == 0) {
@@ -208,6 +216,68 @@ static int add_headers(request_rec *r, const environ_state_t *st, PyObject *d,
     return 0;
 }
 
+/* d[key] = s when s is set (latin-1, as every CGI value). */
+static int set_opt(PyObject *d, const char *key, const char *s)
+{
+    PyObject *v;
+    int rc;
+
+    if (s == NULL) {
+        return 0;
+    }
+    v = str_latin1(s);
+    if (v == NULL) {
+        return -1;
+    }
+    rc = PyDict_SetItemString(d, key, v);
+    Py_DECREF(v);
+    return rc;
+}
+
+/*
+ * What Apache's own modules decided about the request, as a CGI script
+ * gets it (RFC 3875 4.1.1, 4.1.11; httpd's ap_add_common_vars()):
+ * REMOTE_USER and AUTH_TYPE from whichever module authenticated the user
+ * (Basic, Digest, client certificates, GSSAPI, OpenID Connect, ...); in a
+ * request made by an internal redirect (an ErrorDocument, a per-directory
+ * RewriteRule), REDIRECT_URL and REDIRECT_QUERY_STRING of the request it
+ * came from, and REDIRECT_REMOTE_USER when only that one was authenticated.
+ * REDIRECT_STATUS and REDIRECT_<var> are in r->subprocess_env already.
+ * Set before the subprocess_env values, so SetEnv cannot pass for them.
+ */
+static int add_apache_vars(request_rec *r, PyObject *d)
+{
+    request_rec *prev = r->prev;
+    core_dir_config *core;
+    const char *url;
+
+    if (set_opt(d, "REMOTE_USER", r->user) < 0
+        || set_opt(d, "AUTH_TYPE", r->ap_auth_type) < 0) {
+        return -1;
+    }
+    if (prev == NULL) {
+        return 0;
+    }
+    if (r->user == NULL) {
+        request_rec *back;
+        for (back = prev; back && back->user == NULL; back = back->prev) {
+        }
+        if (back && set_opt(d, "REDIRECT_REMOTE_USER", back->user) < 0) {
+            return -1;
+        }
+    }
+    /* QualifyRedirectURL On asks for the full URL, as httpd gives CGI. */
+    core = ap_get_core_module_config(r->per_dir_config);
+    url = core->qualify_redirect_url == AP_CORE_CONFIG_ON
+              ? ap_construct_url(r->pool, prev->uri, prev)
+              : prev->uri;
+    if (set_opt(d, "REDIRECT_URL", url) < 0
+        || set_opt(d, "REDIRECT_QUERY_STRING", prev->args) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 /* SetEnv, SetEnvIf, RewriteRule [E=...]: what Apache's configuration says
  * the app should see — without overriding the CGI keys above. */
 static int add_subprocess_env(request_rec *r, PyObject *d)
@@ -235,7 +305,8 @@ static int add_subprocess_env(request_rec *r, PyObject *d)
 }
 
 PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
-                           const pw_request_conf_t *rc, PyObject *input)
+                           const pw_request_conf_t *rc, PyObject *input,
+                           apr_off_t spooled)
 {
     int interp = rc->interp;
     const environ_state_t *st = &states[interp];
@@ -295,8 +366,12 @@ PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
         || PyDict_SetItem(d, st->url_scheme, tls ? st->https_v : st->http) < 0
         || (tls && PyDict_SetItem(d, st->https, st->on) < 0)
         || PyDict_SetItem(d, st->input, input) < 0
-        || add_headers(r, st, d, rc->pass_authorization) < 0
-        || add_subprocess_env(r, d) < 0) {
+        || add_headers(r, st, d, rc->pass_authorization, spooled >= 0) < 0
+        || (spooled >= 0
+            && set_steal(d, st->content_length,
+                         PyUnicode_FromFormat("%lld", (long long)spooled))
+                   < 0)
+        || add_apache_vars(r, d) < 0 || add_subprocess_env(r, d) < 0) {
         goto fail;
     }
     return d;

@@ -15,8 +15,10 @@ int pw_environ_interp_init(int interp, PyObject *errors,
                            PyObject *file_wrapper);
 
 /* GIL of rc->interp held.  A new environ dict for r served by route (new
- * reference), or NULL with a Python error set. */
+ * reference), or NULL with a Python error set.  spooled: the size of a
+ * chunked body read before the app (pw_input_spooled_length), or -1. */
 PyObject *pw_environ_build(request_rec *r, pw_route_t *route,
-                           const pw_request_conf_t *rc, PyObject *input);
+                           const pw_request_conf_t *rc, PyObject *input,
+                           apr_off_t spooled);
 
 #endif /* PW_ENVIRON_H */

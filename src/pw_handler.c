@@ -4,7 +4,10 @@
  * Here: translate_name (is this URL a PyWSGIScriptAlias'ed app? split
  * SCRIPT_NAME / PATH_INFO), map_to_storage (module targets have no file),
  * and the content handler, the only place that maps an outcome to an HTTP
- * status.  Locking: the handler takes the GIL through pw_interp once per
+ * status.  The handler also serves files by handler ("AddHandler
+ * pywsgi-script .wsgi" where Options ExecCGI is on, checked as mod_cgi
+ * checks a CGI script): each file is an app of its own (file_route).
+ * Locking: the handler takes the GIL through pw_interp once per
  * request and gives it back before returning; what it calls releases it
  * around blocking Apache calls.
  */
@@ -19,6 +22,7 @@
 #include "pw_log.h"
 #include "pw_metrics.h"
 #include "pw_response.h"
+#include "http_core.h"
 
 APLOG_USE_MODULE(pywsgi);
 
@@ -26,7 +30,9 @@ static int pw_translate_name(request_rec *r);
 static int pw_map_to_storage(request_rec *r);
 static int pw_handler(request_rec *r);
 static int run_app(request_rec *r, pw_route_t *route,
-                   const pw_request_conf_t *rc, pw_metrics_sample_t *m);
+                   const pw_request_conf_t *rc, pw_spool_t *spool,
+                   pw_metrics_sample_t *m);
+static int file_route(request_rec *r, pw_route_t *route);
 
 void pw_handler_register_hooks(apr_pool_t *p)
 {
@@ -79,8 +85,9 @@ static int pw_map_to_storage(request_rec *r)
 
 static int pw_handler(request_rec *r)
 {
-    pw_route_t *route;
+    pw_route_t *route, file;
     pw_request_conf_t conf;
+    pw_spool_t *spool = NULL;
     PyThreadState *tstate;
     pw_metrics_sample_t m = { 0 };
     apr_time_t start;
@@ -91,13 +98,13 @@ static int pw_handler(request_rec *r)
     }
     route = ap_get_module_config(r->request_config, &pywsgi_module);
     if (route == NULL) {
-        /* SetHandler pywsgi-script on its own: never fall back to serving
-         * the file, which could be an app's source. */
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "PW0304: %s: handler %s "
-                      "without a PyWSGIScriptAlias for this URL",
-                      r->uri, PW_HANDLER);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        /* The handler without a PyWSGIScriptAlias: r->filename is the app
+         * (never its source to serve). */
+        rc = file_route(r, &file);
+        if (rc != OK) {
+            return rc;
+        }
+        route = &file;
     }
     /* Checks Content-Length against LimitRequestBody (413 before the app
      * runs) and prepares de-chunking. */
@@ -106,12 +113,45 @@ static int pw_handler(request_rec *r)
         return rc;
     }
     start = apr_time_now();
-    pw_config_request(r, route, &conf);
+    if (route == &file) {
+        pw_config_file_request(r, route, &conf);
+    }
+    else {
+        pw_config_request(r, route, &conf);
+    }
+    if (r->read_chunked && !conf.chunked_stream) {
+        /* Issue 11: read a chunked body to its end first, without the GIL,
+         * so the app gets a CONTENT_LENGTH and LimitRequestBody answers
+         * 413 before the app runs. */
+        rc = pw_input_spool(r, conf.body_buffer, conf.body_tmpdir, &spool);
+        if (rc != OK) {
+            return rc;
+        }
+    }
     m.target = route->target;
-    m.interp_name = pw_config_interp_name(conf.interp);
+    if (conf.interp == PW_INTERP_FILE) {
+        conf.interp = pw_app_file_interp(route->target, &m.interp_name);
+        if (conf.interp < 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0707: %s: no interpreter left in this child for "
+                          "%s (PyWSGIInterpreter %%{RESOURCE}: at most %d "
+                          "with the declared ones); give such files a "
+                          "shared interpreter (%%{SERVER} or NAME)",
+                          r->uri, r->filename, PW_MAX_INTERPS - 1);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    else {
+        m.interp_name = pw_config_interp_name(conf.interp);
+    }
     m.slow_request = conf.slow_request;
+    m.queue_wait = pw_metrics_queue_wait(r, start);
     pw_metrics_request_begin(m.target);
     tstate = pw_interp_acquire(conf.interp, &m.gil_wait);
+    if (tstate == NULL && pw_config_interp_lazy(conf.interp)) {
+        /* A virtual host's interpreter, made when first needed. */
+        tstate = pw_interp_acquire_new(conf.interp, &m.gil_wait);
+    }
     if (tstate == NULL) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0104: %s: interpreter "
@@ -124,7 +164,7 @@ static int pw_handler(request_rec *r)
     else {
         pw_log_set_request(r);
         pw_guard_begin(r, conf.interp, conf.request_timeout);
-        rc = run_app(r, route, &conf, &m);
+        rc = run_app(r, route, &conf, spool, &m);
         if (pw_guard_end()) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "PW0401: %s: "
@@ -138,6 +178,10 @@ static int pw_handler(request_rec *r)
             }
         }
         pw_metrics_python_sample();
+        if (route == &file) {
+            /* pw_environ_build() kept SCRIPT_NAME in it. */
+            Py_CLEAR(file.script_name[conf.interp]);
+        }
         pw_log_set_request(NULL);
         pw_interp_release(tstate);
         pw_guard_after(r);
@@ -148,9 +192,79 @@ static int pw_handler(request_rec *r)
     return rc;
 }
 
+/*
+ * A file served by handler, checked as mod_cgi checks a script: ExecCGI off
+ * is 403, a missing file 404, a directory (or no regular file) 403, path
+ * info where AcceptPathInfo Off says no 404.  Then a route of its own for
+ * this request: SCRIPT_NAME the file's URL, PATH_INFO what follows it (the
+ * directory walk put it in r->path_info).  No GIL.
+ */
+static int file_route(request_rec *r, pw_route_t *route)
+{
+    apr_size_t len = strlen(r->uri);
+    apr_size_t plen = r->path_info ? strlen(r->path_info) : 0;
+    apr_file_t *fd;
+    apr_status_t st;
+
+    if (!(ap_allow_options(r) & OPT_EXECCGI)) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0700: %s: Options ExecCGI is off for %s: handler "
+                      "%s runs a file as an app only where ExecCGI is on, "
+                      "as for CGI ('Options +ExecCGI' in its <Directory> "
+                      "or .htaccess)",
+                      r->uri, r->filename, PW_HANDLER);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->finfo.filetype == APR_NOFILE) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "PW0701: %s: file does not exist: %s", r->uri,
+                      r->filename);
+        return HTTP_NOT_FOUND;
+    }
+    if (r->finfo.filetype != APR_REG) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0702: %s: %s is %s, not a file handler %s can "
+                      "run",
+                      r->uri, r->filename,
+                      r->finfo.filetype == APR_DIR ? "a directory"
+                                                   : "no regular file",
+                      PW_HANDLER);
+        return HTTP_FORBIDDEN;
+    }
+    if (r->used_path_info == AP_REQ_REJECT_PATH_INFO && plen > 0) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                      "PW0701: %s: AcceptPathInfo Off refuses the path "
+                      "'%s' after %s",
+                      r->uri, r->path_info, r->filename);
+        return HTTP_NOT_FOUND;
+    }
+    /* As the core does for a file it cannot read: 403, not an import
+     * error. */
+    st = apr_file_open(&fd, r->filename, APR_READ, APR_OS_DEFAULT, r->pool);
+    if (st != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, st, r,
+                      "PW0702: %s: %s cannot be read by the server: "
+                      "permissions deny it",
+                      r->uri, r->filename);
+        return HTTP_FORBIDDEN;
+    }
+    apr_file_close(fd);
+
+    memset(route, 0, sizeof(*route));
+    if (plen > len || strcmp(r->uri + len - plen, r->path_info) != 0) {
+        plen = 0; /* not a tail of the URL: all of it is the script's */
+    }
+    route->url = r->uri;
+    route->url_len = len - plen;
+    route->target = pw_app_file_target(r->filename);
+    route->interp = -1;
+    return OK;
+}
+
 /* GIL held.  Returns what the handler returns; fills in m. */
 static int run_app(request_rec *r, pw_route_t *route,
-                   const pw_request_conf_t *rc, pw_metrics_sample_t *m)
+                   const pw_request_conf_t *rc, pw_spool_t *spool,
+                   pw_metrics_sample_t *m)
 {
     const char *target = route->target->target;
     PyObject *app, *input = NULL, *start = NULL, *environ = NULL;
@@ -162,13 +276,15 @@ static int run_app(request_rec *r, pw_route_t *route,
         m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
-    input = pw_input_new(r);
+    input = pw_input_new(r, spool);
     start = input ? pw_response_new(r, target, input) : NULL;
     if (start && route->asgi) {
         status = pw_asgi_run(r, route, rc, app, input, start);
         goto done;
     }
-    environ = start ? pw_environ_build(r, route, rc, input) : NULL;
+    environ = start ? pw_environ_build(r, route, rc, input,
+                                       pw_input_spooled_length(input))
+                    : NULL;
     if (environ == NULL) {
         pw_log_exception(r, r->server,
                          "PW0300: %s: could not build the "

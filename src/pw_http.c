@@ -68,8 +68,12 @@ int pw_http_value_ok(const char *s, size_t len)
 {
     size_t i;
 
+    /* RFC 9110 5.5: field-value holds VCHAR, SP, HTAB and obs-text; CR, LF
+     * and NUL could split the header, the other controls make httpd refuse
+     * the response (a 500 logged as a client close) or confuse clients. */
     for (i = 0; i < len; i++) {
-        if (s[i] == '\r' || s[i] == '\n' || s[i] == '\0') {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
             return 0;
         }
     }

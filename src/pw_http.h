@@ -17,7 +17,8 @@ int pw_http_is_token(const char *s, size_t len);
  */
 int pw_http_status_code(const char *s, size_t len);
 
-/* A header value an app may send: no CR, LF or NUL (RFC 9110 5.5). */
+/* A header value an app may send: no control character but HTAB (RFC 9110
+ * 5.5: 0x00-0x1F but 0x09, and 0x7F are refused). */
 int pw_http_value_ok(const char *s, size_t len);
 
 /* PEP 3333 / RFC 9110 7.6.1: headers an application must not set. */

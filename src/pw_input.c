@@ -5,7 +5,14 @@
  * through Apache's input filters, which de-chunk, enforce LimitRequestBody
  * and answer "Expect: 100-continue" on the first read.  Reading stops at the
  * end of the body and never blocks past it (wsgi.input_terminated).
- * Locking: GIL held on entry; released around every ap_get_brigade().
+ * Also the spool: a chunked body read to its end before the app runs (issue
+ * 11; PyWSGIChunkedRequest Buffer), the first PyWSGIRequestBodyBuffer bytes
+ * in memory, the rest in an unlinked temporary file, so the app gets a
+ * CONTENT_LENGTH; wsgi.input then reads from the spool.
+ * Memory: a line or a read() is built in one bytes object, handed out as it
+ * is (no second copy); read(n) allocates at most what is left of the body.
+ * Locking: GIL held on entry; released around every ap_get_brigade() and
+ * spool file read.  pw_input_spool() runs without the GIL, before the app.
  */
 #include "pw_input.h"
 #include "util_filter.h"
@@ -13,12 +20,28 @@
 APLOG_USE_MODULE(pywsgi);
 
 #define PW_INPUT_CHUNK 8192
+/* A read-ahead holding a line this long or longer is handed out whole. */
+#define PW_INPUT_GIVE (64 * 1024)
+/* read(n) of a body of unknown length starts with this much. */
+#define PW_INPUT_FIRST (64 * 1024)
+/* Bytes asked of the input filters per read while spooling. */
+#define PW_SPOOL_READ (64 * 1024)
+
+struct pw_spool {
+    char *mem;             /* the first mem_len bytes; malloc'ed */
+    apr_size_t mem_len, mem_cap, mem_max;
+    apr_file_t *file;      /* the rest, unlinked; or NULL */
+    apr_off_t length;      /* of the whole body */
+    apr_off_t pos;         /* read position */
+};
 
 typedef struct {
     PyObject_HEAD request_rec *r; /* NULL once the request is over */
     apr_bucket_brigade *bb;
-    char *buf;                /* read-ahead for readline(); PyMem */
+    pw_spool_t *spool;        /* the body, read already; or NULL */
+    PyObject *buf;            /* read-ahead for readline(): bytes we own */
     Py_ssize_t pos, len, cap; /* unread bytes are buf[pos..len) */
+    apr_off_t left;           /* body bytes not pulled yet, -1: unknown */
     int eof;
     int busy;         /* a read is in progress (GIL released) */
     int error_status; /* HTTP status of a failed read */
@@ -27,6 +50,31 @@ typedef struct {
 } pw_input_t;
 
 static PyTypeObject input_type;
+
+#define BUF(self) PyBytes_AS_STRING((self)->buf)
+
+/* Up to want bytes of the spooled body into dst; GIL released. */
+static apr_status_t spool_pull(pw_spool_t *sp, char *dst, apr_size_t want,
+                               apr_size_t *got, int *eos)
+{
+    apr_status_t rv = APR_SUCCESS;
+    apr_size_t n = 0;
+
+    if (sp->pos < (apr_off_t)sp->mem_len) {
+        n = sp->mem_len - (apr_size_t)sp->pos;
+        n = n < want ? n : want;
+        memcpy(dst, sp->mem + sp->pos, n);
+    }
+    else if (sp->pos < sp->length) {
+        apr_off_t rest = sp->length - sp->pos;
+        n = rest < (apr_off_t)want ? (apr_size_t)rest : want;
+        rv = apr_file_read_full(sp->file, dst, n, &n);
+    }
+    sp->pos += n;
+    *got = n;
+    *eos = sp->pos >= sp->length;
+    return rv;
+}
 
 /*
  * Up to want bytes of body into dst; GIL released.  *eos when the body is
@@ -83,7 +131,12 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
     }
     self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
-        rv = pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
+        if (self->spool) {
+            rv = spool_pull(self->spool, dst, (apr_size_t)want, &got, &eos);
+        }
+        else {
+            rv = pull(r, self->bb, dst, (apr_size_t)want, &got, &eos);
+        }
     Py_END_ALLOW_THREADS
     self->busy = 0;
     if (rv != APR_SUCCESS) {
@@ -120,6 +173,9 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
         self->eof = 1;
     }
     self->bytes += (apr_off_t)got;
+    if (self->left > 0) {
+        self->left -= (apr_off_t)got;
+    }
     return (Py_ssize_t)got;
 }
 
@@ -127,22 +183,27 @@ static Py_ssize_t input_read_raw(pw_input_t *self, char *dst, Py_ssize_t want)
 static int input_reserve(pw_input_t *self, Py_ssize_t want)
 {
     if (self->pos > 0) {
-        memmove(self->buf, self->buf + self->pos, self->len - self->pos);
+        memmove(BUF(self), BUF(self) + self->pos, self->len - self->pos);
         self->len -= self->pos;
         self->pos = 0;
     }
     if (self->cap - self->len < want) {
         Py_ssize_t cap = self->len + want;
-        char *buf;
         if (cap < 2 * self->cap) {
             cap = 2 * self->cap;
         }
-        buf = PyMem_Realloc(self->buf, cap);
-        if (buf == NULL) {
-            PyErr_NoMemory();
+        if (self->buf == NULL) {
+            self->buf = PyBytes_FromStringAndSize(NULL, cap);
+        }
+        else {
+            /* Ours alone (refcount 1): resized in place, or freed and
+             * NULL on failure. */
+            _PyBytes_Resize(&self->buf, cap);
+        }
+        if (self->buf == NULL) {
+            self->pos = self->len = self->cap = 0;
             return -1;
         }
-        self->buf = buf;
         self->cap = cap;
     }
     return 0;
@@ -156,20 +217,49 @@ static Py_ssize_t input_fill(pw_input_t *self)
     if (input_reserve(self, PW_INPUT_CHUNK) < 0) {
         return -1;
     }
-    n = input_read_raw(self, self->buf + self->len, PW_INPUT_CHUNK);
+    n = input_read_raw(self, BUF(self) + self->len, PW_INPUT_CHUNK);
     if (n > 0) {
         self->len += n;
     }
     return n;
 }
 
-/* Take n bytes of the read-ahead as a bytes object. */
+/* Take n bytes of the read-ahead as a bytes object.  A long one (a long
+ * line, read() to the end) is the read-ahead itself, cut to size: one copy
+ * of it in memory, not two; what follows it moves to a new read-ahead. */
 static PyObject *input_take(pw_input_t *self, Py_ssize_t n)
 {
-    PyObject *b = PyBytes_FromStringAndSize(self->buf + self->pos, n);
+    PyObject *b, *rest;
+    Py_ssize_t after;
 
-    if (b) {
-        self->pos += n;
+    if (n == 0) {
+        return PyBytes_FromStringAndSize("", 0);
+    }
+    if (self->pos != 0 || n < PW_INPUT_GIVE) {
+        b = PyBytes_FromStringAndSize(BUF(self) + self->pos, n);
+        if (b) {
+            self->pos += n;
+        }
+        return b;
+    }
+    after = self->len - n;
+    rest = NULL;
+    if (after > 0) {
+        rest = PyBytes_FromStringAndSize(NULL, after < PW_INPUT_CHUNK
+                                                   ? PW_INPUT_CHUNK
+                                                   : after);
+        if (rest == NULL) {
+            return NULL;
+        }
+        memcpy(PyBytes_AS_STRING(rest), BUF(self) + n, after);
+    }
+    b = self->buf;
+    self->buf = rest;
+    self->pos = 0;
+    self->len = after;
+    self->cap = rest ? PyBytes_GET_SIZE(rest) : 0;
+    if (_PyBytes_Resize(&b, n) < 0) {
+        return NULL;
     }
     return b;
 }
@@ -196,7 +286,7 @@ static int size_arg(PyObject *const *args, Py_ssize_t nargs, const char *name,
 static PyObject *input_read(pw_input_t *self, PyObject *const *args,
                             Py_ssize_t nargs)
 {
-    Py_ssize_t size, have, got, n;
+    Py_ssize_t size, have, got, n, alloc;
     PyObject *res;
 
     if (size_arg(args, nargs, "read", &size) < 0) {
@@ -214,16 +304,33 @@ static PyObject *input_read(pw_input_t *self, PyObject *const *args,
     if (have >= size) {
         return input_take(self, size);
     }
-    /* Straight into the result: no second copy for large reads. */
-    res = PyBytes_FromStringAndSize(NULL, size);
+    /* Straight into the result: no second copy for large reads.  Never
+     * more than the body can still give: read(10**9) of a short body must
+     * not allocate a gigabyte; of a body of unknown length, grow. */
+    alloc = size;
+    if (self->eof || (self->left >= 0 && have + self->left < alloc)) {
+        alloc = self->eof ? have : have + (Py_ssize_t)self->left;
+    }
+    else if (self->left < 0 && alloc > have + PW_INPUT_FIRST) {
+        alloc = have + PW_INPUT_FIRST;
+    }
+    res = PyBytes_FromStringAndSize(NULL, alloc);
     if (res == NULL) {
         return NULL;
     }
-    memcpy(PyBytes_AS_STRING(res), self->buf + self->pos, have);
+    if (have > 0) {
+        memcpy(PyBytes_AS_STRING(res), BUF(self) + self->pos, have);
+    }
     self->pos = self->len = 0;
     got = have;
-    while (got < size) {
-        n = input_read_raw(self, PyBytes_AS_STRING(res) + got, size - got);
+    while (got < size && !self->eof && self->left != 0) {
+        if (got == alloc) {
+            alloc = alloc > size / 2 ? size : 2 * alloc;
+            if (_PyBytes_Resize(&res, alloc) < 0) {
+                return NULL;
+            }
+        }
+        n = input_read_raw(self, PyBytes_AS_STRING(res) + got, alloc - got);
         if (n < 0) {
             Py_DECREF(res);
             return NULL;
@@ -233,7 +340,7 @@ static PyObject *input_read(pw_input_t *self, PyObject *const *args,
         }
         got += n;
     }
-    if (got < size && _PyBytes_Resize(&res, got) < 0) {
+    if (got < alloc && _PyBytes_Resize(&res, got) < 0) {
         return NULL;
     }
     return res;
@@ -247,10 +354,11 @@ static PyObject *input_readline_n(pw_input_t *self, Py_ssize_t size)
     for (;;) {
         Py_ssize_t have = self->len - self->pos;
         Py_ssize_t limit = (size >= 0 && size < have) ? size : have;
-        char *nl =
-            memchr(self->buf + self->pos + scanned, '\n', limit - scanned);
+        char *nl = have ? memchr(BUF(self) + self->pos + scanned, '\n',
+                                 limit - scanned)
+                        : NULL;
         if (nl) {
-            return input_take(self, nl - (self->buf + self->pos) + 1);
+            return input_take(self, nl - (BUF(self) + self->pos) + 1);
         }
         if ((size >= 0 && have >= size) || self->eof) {
             return input_take(self, limit);
@@ -324,7 +432,7 @@ static PyObject *input_iternext(pw_input_t *self)
 
 static void input_dealloc(pw_input_t *self)
 {
-    PyMem_Free(self->buf);
+    Py_XDECREF(self->buf);
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
@@ -353,7 +461,7 @@ int pw_input_interp_init(void)
     return PyType_Ready(&input_type);
 }
 
-PyObject *pw_input_new(request_rec *r)
+PyObject *pw_input_new(request_rec *r, pw_spool_t *spool)
 {
     pw_input_t *self = PyObject_New(pw_input_t, &input_type);
 
@@ -362,11 +470,19 @@ PyObject *pw_input_new(request_rec *r)
     }
     self->r = r;
     self->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    self->spool = spool;
     self->buf = NULL;
     self->pos = self->len = self->cap = 0;
-    /* No body at all (no Content-Length, not chunked): nothing to read, and
-     * no need to ask the filters. */
-    self->eof = !r->read_chunked && r->remaining <= 0;
+    if (spool) {
+        self->left = spool->length;
+        self->eof = spool->length == 0;
+    }
+    else {
+        self->left = r->read_chunked ? -1 : r->remaining;
+        /* No body at all (no Content-Length, not chunked): nothing to
+         * read, and no need to ask the filters. */
+        self->eof = !r->read_chunked && r->remaining <= 0;
+    }
     self->busy = 0;
     self->error_status = 0;
     self->error_sent = 0;
@@ -392,4 +508,165 @@ int pw_input_error(PyObject *input)
 int pw_input_error_sent(PyObject *input)
 {
     return ((pw_input_t *)input)->error_sent;
+}
+
+apr_off_t pw_input_spooled_length(PyObject *input)
+{
+    pw_spool_t *sp = ((pw_input_t *)input)->spool;
+
+    return sp ? sp->length : -1;
+}
+
+/* ---- the spool: a chunked body read before the app runs ---------------- */
+
+static apr_status_t spool_free(void *data)
+{
+    free(((pw_spool_t *)data)->mem);
+    return APR_SUCCESS;
+}
+
+/* A failed read of the body, as the handler returns it. */
+static int spool_read_failed(request_rec *r, apr_status_t rv)
+{
+    int status;
+
+    if (rv == AP_FILTER_ERROR) {
+        /* HTTP_IN answered already (413 past LimitRequestBody, 400 for a
+         * malformed chunk). */
+        status = r->status >= 400 ? r->status : HTTP_BAD_REQUEST;
+    }
+    else {
+        status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                  "PW0311: %s: reading the request body failed (HTTP %d)",
+                  r->uri, status);
+    return rv == AP_FILTER_ERROR ? AP_FILTER_ERROR : status;
+}
+
+static int spool_append(request_rec *r, pw_spool_t *sp, const char *tmpdir,
+                        const char *data, apr_size_t len)
+{
+    apr_size_t n = sp->mem_max - sp->mem_len;
+    apr_status_t rv;
+
+    n = len < n ? len : n;
+    if (n > 0) {
+        if (sp->mem_len + n > sp->mem_cap) {
+            apr_size_t cap = sp->mem_cap ? 2 * sp->mem_cap : PW_SPOOL_READ;
+            char *mem;
+            if (cap < sp->mem_len + n) {
+                cap = sp->mem_len + n;
+            }
+            if (cap > sp->mem_max) {
+                cap = sp->mem_max;
+            }
+            mem = realloc(sp->mem, cap);
+            if (mem == NULL) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, APR_ENOMEM, r,
+                              "PW0314: %s: no memory to buffer the chunked "
+                              "request body",
+                              r->uri);
+                return HTTP_INTERNAL_SERVER_ERROR;
+            }
+            sp->mem = mem;
+            sp->mem_cap = cap;
+        }
+        memcpy(sp->mem + sp->mem_len, data, n);
+        sp->mem_len += n;
+        sp->length += n;
+        data += n;
+        len -= n;
+    }
+    if (len == 0) {
+        return OK;
+    }
+    if (sp->file == NULL) {
+        char *path;
+        if (tmpdir == NULL
+            && apr_temp_dir_get(&tmpdir, r->pool) != APR_SUCCESS) {
+            tmpdir = "/tmp";
+        }
+        path = apr_pstrcat(r->pool, tmpdir, "/pywsgi-body.XXXXXX", NULL);
+        /* Unlinked at once: nothing is left behind whatever happens to
+         * the child; the pool's cleanup closes the descriptor. */
+        rv = apr_file_mktemp(&sp->file, path,
+                             APR_FOPEN_CREATE | APR_FOPEN_READ
+                                 | APR_FOPEN_WRITE | APR_FOPEN_EXCL,
+                             r->pool);
+        if (rv != APR_SUCCESS) {
+            sp->file = NULL;
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                          "PW0315: %s: cannot create a temporary file for "
+                          "the chunked request body in %s: give "
+                          "PyWSGIRequestBodyTempDir a directory User can "
+                          "write to",
+                          r->uri, tmpdir);
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        apr_file_remove(path, r->pool);
+    }
+    rv = apr_file_write_full(sp->file, data, len, NULL);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                      "PW0315: %s: cannot write the chunked request body "
+                      "to its temporary file (PyWSGIRequestBodyTempDir)",
+                      r->uri);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    sp->length += len;
+    return OK;
+}
+
+int pw_input_spool(request_rec *r, apr_size_t mem_max, const char *tmpdir,
+                   pw_spool_t **spool)
+{
+    apr_bucket_brigade *bb =
+        apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    pw_spool_t *sp = apr_pcalloc(r->pool, sizeof(*sp));
+    apr_bucket *e;
+    apr_status_t rv;
+    int status = OK, eos = 0;
+
+    sp->mem_max = mem_max;
+    apr_pool_cleanup_register(r->pool, sp, spool_free, apr_pool_cleanup_null);
+    while (status == OK && !eos) {
+        rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
+                            APR_BLOCK_READ, PW_SPOOL_READ);
+        if (rv != APR_SUCCESS) {
+            status = spool_read_failed(r, rv);
+            break;
+        }
+        for (e = APR_BRIGADE_FIRST(bb);
+             status == OK && e != APR_BRIGADE_SENTINEL(bb);
+             e = APR_BUCKET_NEXT(e)) {
+            const char *data;
+            apr_size_t len;
+            if (APR_BUCKET_IS_EOS(e)) {
+                eos = 1;
+                break;
+            }
+            if (APR_BUCKET_IS_METADATA(e)) {
+                continue;
+            }
+            rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
+            status = rv != APR_SUCCESS ? spool_read_failed(r, rv)
+                                       : spool_append(r, sp, tmpdir, data,
+                                                      len);
+        }
+        apr_brigade_cleanup(bb);
+    }
+    if (status == OK && sp->file) {
+        apr_off_t start = 0;
+        rv = apr_file_seek(sp->file, APR_SET, &start);
+        if (rv != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r,
+                          "PW0315: %s: cannot read back the temporary file "
+                          "of the chunked request body",
+                          r->uri);
+            status = HTTP_INTERNAL_SERVER_ERROR;
+        }
+    }
+    *spool = status == OK ? sp : NULL;
+    return status;
 }

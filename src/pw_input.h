@@ -9,8 +9,26 @@
 /* GIL held, once per child: ready the type. -1 with a Python error. */
 int pw_input_interp_init(void);
 
-/* GIL held.  A new wsgi.input reading r's body (new reference). */
-PyObject *pw_input_new(request_rec *r);
+/* A chunked request body read to its end (pw_input_spool). */
+typedef struct pw_spool pw_spool_t;
+
+/*
+ * No GIL, before the app runs (PyWSGIChunkedRequest Buffer).  Reads r's
+ * chunked body to its end: the first mem_max bytes in memory, the rest in
+ * an unlinked temporary file in tmpdir (NULL: the system's).  Returns OK
+ * with *spool set, or what the handler returns instead: AP_FILTER_ERROR
+ * when Apache answered already (413 past LimitRequestBody, 400), another
+ * HTTP status otherwise (logged).
+ */
+int pw_input_spool(request_rec *r, apr_size_t mem_max, const char *tmpdir,
+                   pw_spool_t **spool);
+
+/* GIL held.  A new wsgi.input reading r's body, or the spooled one when
+ * spool is not NULL (new reference). */
+PyObject *pw_input_new(request_rec *r, pw_spool_t *spool);
+
+/* GIL held.  The size of a spooled body (its CONTENT_LENGTH), or -1. */
+apr_off_t pw_input_spooled_length(PyObject *input);
 
 /*
  * GIL held.  The request is over: later reads raise.  Returns the HTTP

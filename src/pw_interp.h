@@ -21,6 +21,23 @@
  */
 PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited);
 
+/*
+ * For an interpreter made on first use (pw_config_interp_lazy): make it if
+ * no thread has, set it up with the lifecycle's callback, then take its GIL
+ * as pw_interp_acquire() does.  No GIL held on entry.  NULL when it could
+ * not be made or set up (then never tried again in this child).
+ */
+PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited);
+
+/* An index for an interpreter made at run time (one per file served by
+ * handler under %{RESOURCE}), named name (kept; not copied), or -1 when
+ * the child has none left.  No GIL needed; made on first use through
+ * pw_interp_acquire_new(). */
+int pw_interp_reserve(const char *name);
+
+/* The name given to pw_interp_reserve() for interp, or NULL. */
+const char *pw_interp_runtime_name(int interp);
+
 /* Give the GIL back; tstate is what pw_interp_acquire() returned. */
 void pw_interp_release(PyThreadState *tstate);
 
@@ -28,6 +45,15 @@ void pw_interp_release(PyThreadState *tstate);
 int pw_interp_current(void);
 
 /* --- for the lifecycle (pw_python.c) only ----------------------------- */
+
+/* Sets up a new interpreter for requests: called with its GIL held and its
+ * thread state current; 0, or -1 after logging why. */
+typedef int (*pw_interp_setup_fn)(int interp);
+
+/* The set-up pw_interp_acquire_new() calls (registered at child start),
+ * and the first index pw_interp_reserve() may hand out (the declared
+ * interpreters' count). */
+void pw_interp_set_setup(pw_interp_setup_fn fn, int first_free);
 
 /* GIL held, right after Python started in this thread: main is
  * interpreter 0, and this thread's state in it is tstate. */

@@ -40,6 +40,15 @@
  * returns, so child_init cannot count on finding itself
  * (ap_find_child_by_pid), and MPMs differ in when they reuse a slot.
  *
+ * Saturation: one shared count of the requests in apps (all children) is
+ * moved at each request's begin and end; when it reaches MaxRequestWorkers
+ * the time is stamped, when it leaves it the period is added up; the first
+ * request to end in each second stores the running total in a 64-entry
+ * ring, so the page can look a minute back without a thread of its own.
+ * A slot retaken from a dead child gives back what it had in flight.  The
+ * queue wait before each request's app (pw_metrics_queue_wait) goes into
+ * a per-app histogram with the latency buckets.
+ *
  * Apps: an app is named by its target as configured, plus ":callable" when
  * a callable= option picks another than `application` (t/apps/errors.py
  * serves ten).  The apps of every PyWSGIScriptAlias line (read from the
@@ -59,6 +68,10 @@
 #include "util_cfgtree.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stddef.h>
+#include <sys/socket.h>
 #include <sched.h>
 #include <signal.h>
 #include <unistd.h>
@@ -110,10 +123,26 @@ static const apr_uint64_t bucket_le_us[PW_METRICS_BUCKETS - 1] = {
 
 /* --- the shared segment: head, app names, then nslots + 1 slots -------- */
 
+/* Saturation: the share of time every worker was busy in an app.  One
+ * sample per second (the first request to end in a second writes it) of
+ * the cumulative saturated time, in a ring the reader looks a minute back
+ * into. */
+#define PW_SAT_RING 64
+
+typedef struct {
+    apr_int64_t sec;        /* apr_time_sec() of the sample, 0: none */
+    apr_uint64_t sat_us;    /* saturated_us at that second */
+} pw_sat_sample_t;
+
 typedef struct {
     apr_int64_t started; /* apr_time_t */
     apr_uint64_t child_starts;
     apr_uint64_t child_exits;
+    /* Its own cache line: every request's begin and end change it. */
+    apr_int64_t busy __attribute__((aligned(64))); /* in an app, all children */
+    apr_int64_t saturated_since;  /* apr_time_t; 0: not saturated */
+    apr_uint64_t saturated_us;    /* cumulative, ended periods */
+    pw_sat_sample_t ring[PW_SAT_RING] __attribute__((aligned(64)));
 } __attribute__((aligned(64))) pw_shm_head_t;
 
 enum { NAME_FREE = 0, NAME_CLAIMING, NAME_READY };
@@ -150,6 +179,8 @@ typedef struct {
     apr_uint64_t bytes_in;
     apr_uint64_t bytes_out;
     apr_int64_t in_flight;
+    apr_uint64_t queue[PW_METRICS_BUCKETS]; /* queue wait, per bucket */
+    apr_uint64_t queue_us;                  /* sum of queue waits */
 } __attribute__((aligned(64))) pw_counters_t;
 
 /* This generation's view of the segment: set in the parent's post_config,
@@ -169,6 +200,10 @@ static struct {
 /* This child's slot and its index (-1: the shared overflow slot). */
 static pw_slot_t *my_slot;
 static int my_index = -1;
+
+/* MaxRequestWorkers: the server is saturated when that many requests are in
+ * apps at once (child_init). */
+static apr_int64_t max_workers;
 
 /* pw_app_t -> app index, filled in as a child meets its apps.  A key is
  * claimed (CLAIMED), its index written, then the key published. */
@@ -354,6 +389,7 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
     if (g.head == NULL) {
         return;
     }
+    max_workers = pw_metrics_max_workers();
     my_index = claim_slot(pid);
     if (my_index < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
@@ -370,19 +406,24 @@ static void metrics_child_init(apr_pool_t *pchild, server_rec *s)
                               apr_pool_cleanup_null);
 }
 
-/* The first slot nobody lives in, else one whose child died unannounced;
- * -1 if none. */
+/* A slot still marked live with this very pid first: its child died
+ * without a word (SIGKILL) and the kernel gave its pid to us, so it is
+ * ours to retake -- taking another would list the pid twice.  Then the
+ * first slot nobody lives in, else one whose child died unannounced; -1
+ * if none. */
 static int claim_slot(pid_t pid)
 {
     int pass, i, a;
 
-    for (pass = 0; pass < 2; pass++) {
+    for (pass = 0; pass < 3; pass++) {
         for (i = 0; i < g.nslots; i++) {
             pw_slot_t *slot = slot_at(i);
             apr_uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
             int live = SLOT_STATE(w) == SLOT_LIVE;
 
-            if (pass == 0 ? live : !live || !pid_gone(SLOT_PID(w))) {
+            if (pass == 0   ? !live || SLOT_PID(w) != pid
+                : pass == 1 ? live
+                            : !live || !pid_gone(SLOT_PID(w))) {
                 continue;
             }
             if (!PW_CAS(&slot->owner, &w, SLOT_WORD(SLOT_LIVE, pid))) {
@@ -396,10 +437,15 @@ static int claim_slot(pid_t pid)
             PW_STORE(&slot->gil_us, 0);
             /* Requests the last owner had in flight died with it. */
             for (a = 0; a < g.napps; a++) {
-                PW_STORE(&counters_of(slot, a)->in_flight, 0);
+                apr_int64_t f =
+                    __atomic_exchange_n(&counters_of(slot, a)->in_flight, 0,
+                                        __ATOMIC_RELAXED);
+                if (f > 0) {
+                    PW_ADD(&g.head->busy, -f);
+                }
             }
             PW_ADD(&g.head->child_starts, 1);
-            if (pass == 1) {
+            if (pass != 1) {
                 PW_ADD(&g.head->child_exits, 1); /* it died */
             }
             return i;
@@ -548,12 +594,69 @@ static int class_of(int status)
     return c < 1 ? 0 : c > PW_METRICS_CLASSES ? PW_METRICS_CLASSES - 1 : c - 1;
 }
 
+/* MaxRequestWorkers, as mod_status counts it: daemons x threads. */
+int pw_metrics_max_workers(void)
+{
+    int daemons = 0, threads = 0;
+
+    if (ap_mpm_query(AP_MPMQ_MAX_DAEMONS, &daemons) != APR_SUCCESS
+        || daemons < 1) {
+        daemons = 1;
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) != APR_SUCCESS
+        || threads < 1) {
+        threads = 1;
+    }
+    return daemons * threads;
+}
+
+/* The first request to end in a new second records the cumulative
+ * saturated time: one load and compare on every other request. */
+static void sat_sample(apr_time_t now)
+{
+    apr_int64_t sec = apr_time_sec(now);
+    pw_sat_sample_t *s = &g.head->ring[sec % PW_SAT_RING];
+    apr_int64_t old = PW_LOAD(&s->sec);
+
+    if (old != sec && PW_CAS(&s->sec, &old, sec)) {
+        PW_STORE(&s->sat_us, PW_LOAD(&g.head->saturated_us));
+    }
+}
+
 void pw_metrics_request_begin(const pw_target_t *target)
 {
     if (my_slot == NULL) {
         return;
     }
     PW_ADD(&counters_of(my_slot, app_index(target))->in_flight, 1);
+    if (PW_ADD(&g.head->busy, 1) + 1 == max_workers) {
+        apr_int64_t none = 0;
+        PW_CAS(&g.head->saturated_since, &none, apr_time_now());
+    }
+}
+
+/* The wait before the app: from the last bytes the kernel received on the
+ * connection (TCP_INFO; this sees the listen backlog and the MPM's queue,
+ * which r->request_time, stamped when a worker reads the request line,
+ * does not) or from r->request_time, whichever is longer. */
+apr_interval_time_t pw_metrics_queue_wait(request_rec *r, apr_time_t start)
+{
+    apr_interval_time_t wait = start - r->request_time;
+#ifdef TCP_INFO
+    apr_socket_t *sock = ap_get_conn_socket(r->connection);
+    apr_os_sock_t fd;
+    struct tcp_info ti;
+    socklen_t len = sizeof(ti);
+
+    if (sock && apr_os_sock_get(&fd, sock) == APR_SUCCESS
+        && getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) == 0
+        && len >= offsetof(struct tcp_info, tcpi_last_data_recv)
+                      + sizeof(ti.tcpi_last_data_recv)
+        && (apr_interval_time_t)ti.tcpi_last_data_recv * 1000 > wait) {
+        wait = (apr_interval_time_t)ti.tcpi_last_data_recv * 1000;
+    }
+#endif
+    return wait > 0 ? wait : 0;
 }
 
 void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
@@ -562,6 +665,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     apr_interval_time_t app_us = m->duration - m->gil_wait;
     apr_uint64_t us = m->duration > 0 ? (apr_uint64_t)m->duration : 0;
     apr_uint64_t gil = m->gil_wait > 0 ? (apr_uint64_t)m->gil_wait : 0;
+    apr_uint64_t qw = m->queue_wait > 0 ? (apr_uint64_t)m->queue_wait : 0;
     pw_counters_t *c;
     apr_time_t now, at;
 
@@ -596,6 +700,17 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
         PW_ADD(&c->bytes_out, (apr_uint64_t)m->bytes_out);
     }
     PW_ADD(&c->in_flight, -1);
+    PW_ADD(&c->queue[bucket_of(qw)], 1);
+    PW_ADD(&c->queue_us, qw);
+    now = apr_time_now();
+    if (PW_ADD(&g.head->busy, -1) == max_workers) {
+        apr_int64_t since =
+            __atomic_exchange_n(&g.head->saturated_since, 0, __ATOMIC_ACQ_REL);
+        if (since > 0 && now > since) {
+            PW_ADD(&g.head->saturated_us, (apr_uint64_t)(now - since));
+        }
+    }
+    sat_sample(now);
     PW_ADD(&my_slot->gil_us_total, gil);
     if (my_index < 0) {
         return; /* the overflow slot has no per-pid figures */
@@ -604,7 +719,6 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
     PW_ADD(&my_slot->gil_us, gil);
 
     /* RSS at most once a second, by whichever thread gets there first. */
-    now = apr_time_now();
     at = PW_LOAD(&my_slot->rss_at);
     if (now - at >= PW_SAMPLE_EVERY && PW_CAS(&my_slot->rss_at, &at, now)) {
         PW_STORE(&my_slot->rss, pw_metrics_rss(0));
@@ -665,10 +779,100 @@ done:
 
 /* --- reading ----------------------------------------------------------- */
 
+typedef struct {
+    pid_t pid;
+    apr_time_t started;
+    int slot;
+} live_slot_t;
+
+static int live_slot_cmp(const void *x, const void *y)
+{
+    const live_slot_t *a = x, *b = y;
+
+    if (a->pid != b->pid) {
+        return a->pid < b->pid ? -1 : 1;
+    }
+    return a->started > b->started ? -1 : a->started < b->started;
+}
+
+/* Slots marked live whose pid a newer live slot also has: a child that
+ * died unannounced and whose pid went to a new child before that child
+ * could retake the slot (claim_slot).  The newest wins, so no pid is ever
+ * listed twice (Prometheus rejects a scrape with two equal series). */
+static char *shadowed_slots(apr_pool_t *p)
+{
+    char *shadowed = apr_pcalloc(p, g.nslots + 1);
+    live_slot_t *ls = apr_palloc(p, (g.nslots + 1) * sizeof(*ls));
+    int i, n = 0;
+
+    for (i = 0; i < g.nslots; i++) {
+        apr_uint64_t w = __atomic_load_n(&slot_at(i)->owner, __ATOMIC_ACQUIRE);
+
+        if (SLOT_STATE(w) == SLOT_LIVE) {
+            ls[n].pid = SLOT_PID(w);
+            ls[n].started = PW_LOAD(&slot_at(i)->started);
+            ls[n++].slot = i;
+        }
+    }
+    qsort(ls, n, sizeof(*ls), live_slot_cmp);
+    for (i = 1; i < n; i++) {
+        if (ls[i].pid == ls[i - 1].pid) {
+            shadowed[ls[i].slot] = 1;
+        }
+    }
+    return shadowed;
+}
+
+/* Busy workers now; saturated time since the start and over the last
+ * minute (from the per-second ring), an ongoing period included. */
+static void saturation(pw_metrics_snapshot_t *snap)
+{
+    apr_int64_t now_sec = apr_time_sec(snap->now), base_sec = 0;
+    apr_int64_t since = PW_LOAD(&g.head->saturated_since);
+    apr_uint64_t total = PW_LOAD(&g.head->saturated_us), base_us = 0;
+    apr_uint64_t ongoing = 0;
+    double window;
+    int i;
+
+    snap->max_workers = pw_metrics_max_workers();
+    snap->busy = PW_LOAD(&g.head->busy);
+    if (snap->busy < 0) {
+        snap->busy = 0;
+    }
+    if (since > 0 && snap->now > since) {
+        ongoing = (apr_uint64_t)(snap->now - since);
+    }
+    snap->saturated_us = total + ongoing;
+    /* The oldest sample no more than a minute old is the baseline. */
+    for (i = 0; i < PW_SAT_RING; i++) {
+        apr_int64_t sec = PW_LOAD(&g.head->ring[i].sec);
+        if (sec >= now_sec - 60 && sec <= now_sec
+            && (base_sec == 0 || sec < base_sec)) {
+            base_sec = sec;
+            base_us = PW_LOAD(&g.head->ring[i].sat_us);
+        }
+    }
+    if (base_sec == 0 || base_us > total) {
+        /* No request ended in the last minute: only an ongoing period. */
+        base_sec = now_sec - 60;
+        base_us = total;
+    }
+    window = (double)(snap->now - apr_time_from_sec(base_sec));
+    if (ongoing > (apr_uint64_t)window) {
+        ongoing = (apr_uint64_t)window;
+    }
+    snap->saturated_share =
+        window > 0 ? (double)(total - base_us + ongoing) / window : 0;
+    if (snap->saturated_share > 1) {
+        snap->saturated_share = 1;
+    }
+}
+
 pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
 {
     pw_metrics_snapshot_t *snap;
     pw_metrics_app_t *apps;
+    char *shadowed;
     int i, a, b, n;
 
     if (g.head == NULL) {
@@ -681,7 +885,9 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     snap->now = apr_time_now();
     snap->child_starts = PW_LOAD(&g.head->child_starts);
     snap->child_exits = PW_LOAD(&g.head->child_exits);
+    saturation(snap);
 
+    shadowed = shadowed_slots(p);
     for (i = 0; i <= g.nslots; i++) {
         pw_slot_t *slot = slot_at(i);
         apr_uint64_t w = __atomic_load_n(&slot->owner, __ATOMIC_ACQUIRE);
@@ -691,8 +897,9 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
         if (!overflow && SLOT_STATE(w) == SLOT_FREE) {
             continue; /* never used: nothing but zeros */
         }
-        live =
-            overflow || (SLOT_STATE(w) == SLOT_LIVE && !pid_gone(SLOT_PID(w)));
+        live = overflow
+               || (SLOT_STATE(w) == SLOT_LIVE && !shadowed[i]
+                   && !pid_gone(SLOT_PID(w)));
         if (!live) {
             /* Exited, or died without a word (its slot not yet retaken,
              * which will count it): either way gone. */
@@ -728,6 +935,10 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
             o->duration_us += PW_LOAD(&c->duration_us);
             o->bytes_in += PW_LOAD(&c->bytes_in);
             o->bytes_out += PW_LOAD(&c->bytes_out);
+            for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+                o->queue[b] += PW_LOAD(&c->queue[b]);
+            }
+            o->queue_us += PW_LOAD(&c->queue_us);
             if (live) {
                 apr_int64_t f = PW_LOAD(&c->in_flight);
                 o->in_flight += f;
@@ -771,6 +982,37 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     return snap;
 }
 
+void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
+                               apr_pool_t *p)
+{
+    const apr_array_header_t *routes = pw_config_routes(s);
+    const pw_route_t *route = (const pw_route_t *)routes->elts;
+    apr_hash_t *own = apr_hash_make(p);
+    char buf[PW_APP_NAME_MAX];
+    int i, n;
+
+    for (i = 0; i < routes->nelts; i++) {
+        if (route[i].server == s) {
+            const pw_target_t *t = route[i].target;
+            apr_hash_set(own,
+                         apr_pstrdup(p, app_label(buf, sizeof(buf), t->target,
+                                                  t->callable,
+                                                  t->call_factory)),
+                         APR_HASH_KEY_STRING, "");
+        }
+    }
+    snap->in_flight = 0;
+    for (i = 0, n = 0; i < snap->napps; i++) {
+        if (apr_hash_get(own, snap->apps[i].app, APR_HASH_KEY_STRING)) {
+            snap->in_flight += snap->apps[i].in_flight;
+            snap->apps[n++] = snap->apps[i];
+        }
+    }
+    snap->napps = n;
+    snap->nchildren = 0;
+    snap->host = s->server_hostname ? s->server_hostname : "";
+}
+
 const char *pw_metrics_fmt_seconds(apr_pool_t *p, double s)
 {
     char *out = apr_psprintf(p, "%.6f", s);
@@ -787,15 +1029,24 @@ const char *pw_metrics_fmt_seconds(apr_pool_t *p, double s)
 
 double pw_metrics_quantile(const pw_metrics_app_t *a, double q)
 {
+    return pw_metrics_quantile_of(a->buckets, q);
+}
+
+double pw_metrics_quantile_of(const apr_uint64_t *buckets, double q)
+{
     double rank, seen = 0, lower = 0;
+    apr_uint64_t count = 0;
     int i;
 
-    if (a->count == 0) {
+    for (i = 0; i < PW_METRICS_BUCKETS; i++) {
+        count += buckets[i];
+    }
+    if (count == 0) {
         return -1;
     }
-    rank = q * (double)a->count;
+    rank = q * (double)count;
     for (i = 0; i < PW_METRICS_BUCKETS - 1; i++) {
-        double n = (double)a->buckets[i];
+        double n = (double)buckets[i];
         if (n > 0 && seen + n >= rank) {
             return lower
                    + (pw_metrics_bucket_le[i] - lower) * (rank - seen) / n;

@@ -19,6 +19,7 @@ typedef struct {
     int app_failed;                   /* raised, wrong types, short body... */
     apr_interval_time_t duration;     /* handler time */
     apr_interval_time_t gil_wait;     /* time spent waiting for the GIL */
+    apr_interval_time_t queue_wait;   /* pw_metrics_queue_wait() */
     apr_off_t bytes_in;               /* request body bytes read by the app */
     apr_off_t bytes_out;              /* response body bytes from the app */
 } pw_metrics_sample_t;
@@ -29,6 +30,13 @@ void pw_metrics_register_hooks(apr_pool_t *p);
 /* No GIL.  A request for an app starts / ends (in-flight gauge, counters,
  * histogram, request notes for LogFormat, the slow-request warning). */
 void pw_metrics_request_begin(const pw_target_t *target);
+
+/* How long the request waited before the handler began at start: in the
+ * listen backlog or the MPM's queue, and in Apache's reading of it. */
+apr_interval_time_t pw_metrics_queue_wait(request_rec *r, apr_time_t start);
+
+/* MaxRequestWorkers (daemons x threads per daemon). */
+int pw_metrics_max_workers(void);
 void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m);
 
 /* GIL held, at the end of a request: a chance to sample Python-side
@@ -56,7 +64,9 @@ typedef struct {
     apr_uint64_t duration_us;                 /* sum of durations */
     apr_uint64_t bytes_in;
     apr_uint64_t bytes_out;
-    apr_int64_t in_flight; /* live children only */
+    apr_int64_t in_flight;                  /* live children only */
+    apr_uint64_t queue[PW_METRICS_BUCKETS]; /* queue wait, per bucket */
+    apr_uint64_t queue_us;                  /* sum of queue waits */
 } pw_metrics_app_t;
 
 /* One live child. */
@@ -69,6 +79,8 @@ typedef struct {
     apr_uint64_t gc_collections; /* Python GC runs, all generations */
     apr_uint64_t gil_wait_us;
     apr_int64_t in_flight;
+    int busy_workers; /* from the scoreboard (pw_status.c fills them) */
+    int idle_workers;
 } pw_metrics_child_t;
 
 typedef struct {
@@ -82,6 +94,14 @@ typedef struct {
     pw_metrics_app_t *apps; /* configured order */
     int nchildren;
     pw_metrics_child_t *children; /* by slot */
+    const char *host; /* NULL, or the one virtual host it is limited to */
+    int max_workers;  /* MaxRequestWorkers */
+    apr_int64_t busy; /* workers in an app now, every child */
+    apr_uint64_t saturated_us; /* every worker in an app: since started */
+    double saturated_share;    /* ... share of the last minute, 0..1 */
+    int sb_busy, sb_idle;      /* scoreboard workers (pw_status.c) */
+    apr_uint64_t queue[PW_METRICS_BUCKETS]; /* every app's queue waits */
+    apr_uint64_t queue_us;
 } pw_metrics_snapshot_t;
 
 /* Seconds as the shortest plain decimal with at most 6 places ("0.0005",
@@ -97,11 +117,22 @@ int pw_metrics_enabled(void);
  * in progress, never torn. */
 pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p);
 
+/* Limits snap to what a tenant may see (PyWSGIStatus Host): the apps of
+ * s's own PyWSGIScriptAlias lines (not those it inherits from the main
+ * server), their requests in flight, and no children (pids and memory are
+ * the whole server's).  An app two hosts both mount is one app, counted
+ * once: each host sees its requests from both. */
+void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
+                               apr_pool_t *p);
+
 /* Estimated q-quantile (0 < q < 1) of an app's durations, in seconds, by
  * linear interpolation inside the histogram bucket that holds it; -1 when
  * there were no requests.  Above the last finite bound it answers that
  * bound. */
 double pw_metrics_quantile(const pw_metrics_app_t *a, double q);
+
+/* The same over any PW_METRICS_BUCKETS histogram (per bucket counts). */
+double pw_metrics_quantile_of(const apr_uint64_t *buckets, double q);
 
 /* Resident set size of pid (0: this process) in bytes, from /proc; 0 when
  * it cannot be read.  Also PyWSGIMaxMemory's measure (pw_guard.c). */

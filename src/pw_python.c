@@ -19,7 +19,14 @@
  * - program_name is the Python the module was built for, or the
  *   virtualenv's bin/python: Python then finds its prefix, and the venv's
  *   pyvenv.cfg, the way the interpreter on the command line does, whatever
- *   PATH the children inherited.
+ *   PATH the children inherited;
+ * - under mpm-itk the child (root) forks a process per connection, which
+ *   switches to the host's user: nothing here calls PyOS_AfterFork_Child()
+ *   there.  At that fork the child holds no GIL and runs no Python thread,
+ *   so the copy is consistent, and CPython 3.11's PyOS_AfterFork_Child()
+ *   would delete every sub-interpreter but main.  No app is loaded in the
+ *   root child (PyWSGIPreload is refused there, PW0706); docs/shared-
+ *   hosting.md.
  */
 #include "pw_python.h"
 #include "pw_app.h"
@@ -39,6 +46,7 @@
 APLOG_USE_MODULE(pywsgi);
 
 static int interp_setup(server_rec *s, int interp);
+static int interp_setup_late(int interp);
 static void start_subinterpreters(server_rec *s);
 static void preload_apps(server_rec *s);
 static void report_startup(server_rec *s);
@@ -92,6 +100,7 @@ void pw_python_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     report_startup(s);
+    pw_interp_set_setup(interp_setup_late, pw_config_interp_count());
     start_subinterpreters(s);
     python_up = 1;
     pw_interp_set_ready(1);
@@ -171,6 +180,30 @@ static int interp_setup(server_rec *s, int interp)
     return 0;
 }
 
+/* The GIL of a new interpreter made on first use (a virtual host's, for
+ * its handler-served files) held, in a request's thread. */
+static int interp_setup_late(int interp)
+{
+    const char *name = pw_interp_runtime_name(interp);
+
+    if (name == NULL) {
+        name = pw_config_interp_name(interp);
+    }
+    if (interp_setup(main_server, interp) < 0) {
+        pw_log_exception(NULL, main_server,
+                         "PW0105: sub-interpreter '%s' could not"
+                         " be set up in pid %" APR_PID_T_FMT "; its apps "
+                         "will get 500:",
+                         name, getpid());
+        return -1;
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                 "PW0705: sub-interpreter '%s' created in pid %" APR_PID_T_FMT
+                 " on first use",
+                 name, getpid());
+    return 0;
+}
+
 /* GIL of main held; returns with it.  Each named interpreter gets its own
  * modules, sys.path and globals. */
 static void start_subinterpreters(server_rec *s)
@@ -178,6 +211,9 @@ static void start_subinterpreters(server_rec *s)
     int i, n = pw_config_interp_count();
 
     for (i = 1; i < n; i++) {
+        if (pw_config_interp_lazy(i)) {
+            continue; /* made when a request first needs it */
+        }
         if (pw_interp_create(i) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                          "PW0105: "

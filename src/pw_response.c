@@ -6,7 +6,11 @@
  * Here: validating the status and headers an app gives, putting them into
  * request_rec, and turning body data into buckets.  Framing (Content-Length
  * or chunked, HEAD, keep-alive) stays Apache's: its HTTP filters do it.
- * Locking: GIL held on entry; released around every ap_pass_brigade().
+ * Locking: GIL held on entry; released around every ap_pass_brigade(),
+ * with busy set meanwhile: another thread of the app calling write() then
+ * gets RuntimeError, and the request's own path waits (wait_idle) before it
+ * touches the brigade or ends the request.  The app's status stays here
+ * until the headers go out with the first pass (see apply_start).
  *
  * Buffering: the items of a list or tuple are all there already, so they go
  * out together (one write, and Apache can compute Content-Length).  Any
@@ -20,6 +24,7 @@
 #include "pw_interp.h"
 #include "pw_input.h"
 #include "util_filter.h"
+#include "http_core.h"
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,6 +51,9 @@ typedef struct {
     int eos;            /* the response is complete */
     int gone;           /* the client went away */
     int failed;         /* an app error was logged */
+    int busy;           /* a pass is in progress, GIL released */
+    int status;         /* the app's status, put on r when the headers go */
+    const char *status_line;
     PyObject *write;    /* write(), handed out by start_response */
     PyObject *input;    /* wsgi.input, to know if Apache answered */
 } pw_resp_t;
@@ -103,6 +111,15 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
                      status);
         return -1;
     }
+    if (code < 200) {
+        /* RFC 9110 15.2: 1xx are interim responses; httpd would send one
+         * as the answer and leave the client waiting for the real one. */
+        PyErr_Format(PyExc_ValueError,
+                     "start_response: status %R is interim (1xx), not a "
+                     "final response (RFC 9110 15.2)",
+                     status);
+        return -1;
+    }
     if (!PyList_Check(headers)) {
         PyErr_Format(PyExc_TypeError,
                      "start_response: headers must be a "
@@ -152,7 +169,8 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
         if (!pw_http_value_ok(val, (size_t)val_len)) {
             PyErr_Format(PyExc_ValueError,
                          "start_response: value of header"
-                         " %R contains CR, LF or NUL",
+                         " %R contains a control character (CR, LF, NUL "
+                         "or another; only HTAB may appear, RFC 9110 5.5)",
                          name);
             return -1;
         }
@@ -179,11 +197,25 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
         }
     }
 
-    /* Valid: replace whatever an earlier call (with exc_info) set. */
+    /* Valid: replace whatever an earlier call (with exc_info) set.  The
+     * status waits in self until the headers go out (pass_brigade): on r
+     * now, HTTP_IN would take a non-2xx for a refusal of the body and skip
+     * "100 Continue", and the app would read an empty body. */
     apr_table_clear(r->headers_out);
     r->content_type = NULL;
-    r->status = code;
-    r->status_line = st_len > 4 ? apr_pstrmemdup(r->pool, st, st_len) : NULL;
+    /* An app serving an ErrorDocument answers what a CGI script without a
+     * Status header does: its "200 OK" keeps the error the redirect
+     * started with (r->status, set by httpd), so a missing page stays a
+     * 404; any other status is the app's own choice. */
+    if (code == HTTP_OK && r->prev && ap_is_HTTP_ERROR(r->status)) {
+        self->status = r->status;
+        self->status_line = r->status_line;
+    }
+    else {
+        self->status = code;
+        self->status_line =
+            st_len > 4 ? apr_pstrmemdup(r->pool, st, st_len) : NULL;
+    }
     for (i = 0; i < n; i++) {
         PyObject *h = PyList_GET_ITEM(headers, i);
         Py_ssize_t nm_len, val_len;
@@ -193,6 +225,10 @@ static int apply_start(pw_resp_t *self, PyObject *status, PyObject *headers)
 
         if (nm_len == 12 && strncasecmp(nm, "Content-Type", 12) == 0) {
             ct = v;
+        }
+        else if (nm_len == 14 && strncasecmp(nm, "Content-Length", 14) == 0) {
+            /* Repeats were checked to be equal above: send one. */
+            apr_table_setn(r->headers_out, "Content-Length", v);
         }
         else {
             apr_table_addn(r->headers_out, apr_pstrmemdup(r->pool, nm, nm_len),
@@ -292,10 +328,19 @@ static int pass_brigade(pw_resp_t *self)
         self->gone = 1;
         return -1;
     }
+    if (!self->passed) {
+        /* The headers go out with this pass. */
+        r->status = self->status;
+        r->status_line = self->status_line;
+    }
+    /* Another thread of the app may run meanwhile: write() refuses to
+     * enter while busy (two passes at once would corrupt the response). */
+    self->busy = 1;
     Py_BEGIN_ALLOW_THREADS
         rv = ap_pass_brigade(r->output_filters, self->bb);
         apr_brigade_cleanup(self->bb);
     Py_END_ALLOW_THREADS
+    self->busy = 0;
     self->passed = 1;
     self->pending = 0;
     if (rv != APR_SUCCESS || r->connection->aborted) {
@@ -312,6 +357,18 @@ static int pass_brigade(pw_resp_t *self)
     return 0;
 }
 
+/* Another thread of the app is inside pass_brigade (write() from a thread
+ * the app started): wait for it, GIL released, before touching the brigade
+ * or ending the request under it.  Apache's Timeout bounds the pass. */
+static void wait_idle(pw_resp_t *self)
+{
+    while (self->busy) {
+        Py_BEGIN_ALLOW_THREADS
+            apr_sleep(apr_time_from_msec(1));
+        Py_END_ALLOW_THREADS
+    }
+}
+
 /* Body bytes from the app, cut at a declared Content-Length.  data stays
  * valid until this returns (the caller holds the bytes object). */
 static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
@@ -320,6 +377,17 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
     request_rec *r = self->r;
     apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
 
+    if (self->busy) {
+        /* The brigade is in another thread's pass: never touch it. */
+        if (!self->failed) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0313: %s: application '%s' sent body data "
+                          "from two threads at once",
+                          r->uri, self->target);
+        }
+        self->failed = 1;
+        return -1;
+    }
     if (self->gone || self->eos) {
         return self->gone ? -1 : 0;
     }
@@ -404,6 +472,12 @@ static PyObject *resp_write(pw_resp_t *self, PyObject *data)
                                             "start_response()");
         return NULL;
     }
+    if (self->busy) {
+        /* Like wsgi.input's read: the request is one stream, one writer. */
+        PyErr_SetString(PyExc_RuntimeError, "write() called from two "
+                                            "threads at once");
+        return NULL;
+    }
     if (!PyBytes_Check(data)) {
         return PyErr_Format(PyExc_TypeError,
                             "write() argument must be "
@@ -422,17 +496,21 @@ static PyObject *resp_write(pw_resp_t *self, PyObject *data)
 }
 
 /* wsgi.file_wrapper over a real file: a FILE bucket, so Apache can use
- * sendfile (EnableSendfile) or mmap.  The descriptor is dup'ed: the app
- * closes its file when the request ends, Apache may still be writing.
+ * sendfile (EnableSendfile On) or mmap (unless EnableMMAP Off), as its own
+ * default handler does.  The descriptor is dup'ed: the app closes its file
+ * when the request ends, Apache may still be writing.
  * Returns 1 when sent, 0 when the object is no plain file (iterate it),
  * -1 when the client went away. */
 static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
 {
     request_rec *r = self->r;
+    core_dir_config *d = ap_get_core_module_config(r->per_dir_config);
     PyObject *pos_obj;
-    apr_file_t *file;
-    apr_os_file_t fd, dupfd;
+    apr_file_t *app_file, *file;
+    apr_bucket *b;
+    apr_os_file_t fd;
     apr_off_t pos, len;
+    apr_int32_t flags = APR_FOPEN_READ;
     struct stat st;
 
     fd = PyObject_AsFileDescriptor(fw->filelike);
@@ -459,21 +537,31 @@ static int send_file(pw_resp_t *self, pw_filewrapper_t *fw)
     if (self->declared >= 0 && len > self->declared - self->sent) {
         len = self->declared - self->sent;
     }
-    dupfd = dup(fd);
-    if (dupfd < 0) {
+#if APR_HAS_SENDFILE
+    flags |= AP_SENDFILE_ENABLED(d->enable_sendfile);
+#endif
+    /* app_file only borrows the app's descriptor (apr_os_file_put: no
+     * cleanup, never closed).  apr_file_dup makes the real one: its own
+     * descriptor and APR's own cleanup, which apr_file_setaside moves along
+     * when the core output filter keeps the bucket past the request (a
+     * slow client): closed exactly once, wherever it ends. */
+    if (apr_os_file_put(&app_file, &fd, flags, r->pool) != APR_SUCCESS
+        || apr_file_dup(&file, app_file, r->pool) != APR_SUCCESS) {
         return 0;
     }
-    if (apr_os_file_put(&file, &dupfd, APR_FOPEN_READ, r->pool)
-        != APR_SUCCESS) {
-        close(dupfd);
-        return 0;
-    }
-    apr_pool_cleanup_register(r->pool, file,
-                              (apr_status_t(*)(void *))apr_file_close,
-                              apr_pool_cleanup_null);
     if (len > 0) {
         self->committed = 1;
-        apr_brigade_insert_file(self->bb, file, pos, len, r->pool);
+        b = apr_brigade_insert_file(self->bb, file, pos, len, r->pool);
+#if APR_HAS_MMAP
+        if (d->enable_mmap == ENABLE_MMAP_OFF) {
+            /* A large file is several buckets: every one of them. */
+            while (b != APR_BRIGADE_SENTINEL(self->bb)
+                   && APR_BUCKET_IS_FILE(b)) {
+                apr_bucket_file_enable_mmap(b, 0);
+                b = APR_BUCKET_PREV(b);
+            }
+        }
+#endif
         self->sent += len;
     }
     if (self->declared >= 0 && self->sent < self->declared) {
@@ -539,6 +627,7 @@ static int fail_status(pw_resp_t *self)
     request_rec *r = self->r;
     apr_bucket_alloc_t *ba = r->connection->bucket_alloc;
 
+    wait_idle(self);
     if (!self->passed && !pw_input_error_sent(self->input)) {
         apr_brigade_cleanup(self->bb);
         apr_table_clear(r->headers_out);
@@ -590,16 +679,22 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     PyObject *it = NULL, *item;
     int rc = 0;
 
+    wait_idle(self);
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         PyObject *seq = result;
-        Py_ssize_t i, n = PySequence_Fast_GET_SIZE(seq);
-        for (i = 0; i < n && rc == 0; i++) {
-            item = PySequence_Fast_GET_ITEM(seq, i); /* borrowed */
+        Py_ssize_t i;
+        /* Another thread of the app may change a list while the GIL is
+         * released in a pass: its size is read anew for every item, and
+         * each item is held while Apache may still refer to its bytes. */
+        for (i = 0; rc == 0 && !self->eos && i < PySequence_Fast_GET_SIZE(seq);
+             i++) {
+            item = Py_NewRef(PySequence_Fast_GET_ITEM(seq, i));
             rc = check_item(self, item);
             if (rc == 0) {
                 rc = send_data(self, PyBytes_AS_STRING(item),
                                (apr_size_t)PyBytes_GET_SIZE(item), SEND_BUFFER);
             }
+            Py_DECREF(item);
         }
     }
     else if (Py_TYPE(result) == &filewrapper_type && self->started
@@ -619,7 +714,9 @@ int pw_response_send(PyObject *start_response, PyObject *result)
             self->failed = 1;
             rc = -1;
         }
-        while (rc == 0 && (item = PyIter_Next(it)) != NULL) {
+        /* PEP 3333: stop iterating once the declared Content-Length is
+         * complete (eos), or the client is gone (rc). */
+        while (rc == 0 && !self->eos && (item = PyIter_Next(it)) != NULL) {
             rc = check_item(self, item);
             if (rc == 0) {
                 rc = send_data(self, PyBytes_AS_STRING(item),
@@ -650,8 +747,11 @@ int pw_response_send(PyObject *start_response, PyObject *result)
         self->failed = 1;
         rc = -1;
     }
+    /* 204 and 304 have no body (RFC 9110 15.3.5, 15.4.5); a 304 may carry
+     * the representation's Content-Length (8.6): neither is short. */
     if (rc == 0 && self->declared >= 0 && self->sent < self->declared
-        && !r->header_only) {
+        && !r->header_only && self->status != HTTP_NO_CONTENT
+        && self->status != HTTP_NOT_MODIFIED) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0307: %s: application"
                       " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
@@ -681,6 +781,7 @@ int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent)
 {
     pw_resp_t *self = (pw_resp_t *)start_response;
 
+    wait_idle(self);
     *bytes_sent = self->sent;
     self->r = NULL;
     Py_CLEAR(self->write);
@@ -722,7 +823,9 @@ PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input)
     self->sent = 0;
     self->pending = 0;
     self->started = self->committed = self->passed = 0;
-    self->eos = self->gone = self->failed = 0;
+    self->eos = self->gone = self->failed = self->busy = 0;
+    self->status = HTTP_OK;
+    self->status_line = NULL;
     self->write = NULL;
     self->input = Py_NewRef(input);
     return (PyObject *)self;

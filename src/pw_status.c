@@ -4,7 +4,11 @@
  * Here: the pywsgi-status handler (an HTML page that refreshes itself,
  * ?format=json, ?format=prometheus in the text exposition format 0.0.4) and
  * the mod_pywsgi section of mod_status's page (its optional status_hook;
- * ?auto gets the short form).  Not here: collecting the figures.
+ * ?auto gets the short form), the workers counted from Apache's scoreboard
+ * and the sizing advice.  Where the page may answer is PyWSGIStatus's
+ * (pw_config.c): Off refuses it (a tenant's .htaccess can say SetHandler,
+ * never PyWSGIStatus), Host limits it to the virtual host's own apps.
+ * Not here: collecting the figures.
  *
  * Locking: none.  Pure C over a lock-free snapshot of the shared memory;
  * never the GIL or Python, so the page answers while every Python thread
@@ -12,9 +16,11 @@
  * so are not counted as app requests.
  */
 #include "pw_status.h"
+#include "pw_config.h"
 #include "pw_metrics.h"
 #include "ap_mpm.h"
 #include "mod_status.h"
+#include "scoreboard.h"
 
 APLOG_USE_MODULE(pywsgi);
 
@@ -26,6 +32,10 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap);
 static void render_prometheus(request_rec *r,
                               const pw_metrics_snapshot_t *snap);
 static const char *json_str(apr_pool_t *p, const char *s);
+static void json_saturation(request_rec *r, const pw_metrics_snapshot_t *snap);
+static void scoreboard_count(pw_metrics_snapshot_t *snap);
+static void render_saturation(request_rec *r,
+                              const pw_metrics_snapshot_t *snap);
 static const char *prom_label(apr_pool_t *p, const char *s);
 static const char *human_secs(apr_pool_t *p, double s);
 static const char *human_bytes(apr_pool_t *p, apr_uint64_t n);
@@ -56,9 +66,21 @@ static int status_handler(request_rec *r)
 {
     const char *format;
     pw_metrics_snapshot_t *snap;
+    pw_status_mode_t mode;
 
     if (r->handler == NULL || strcmp(r->handler, PW_STATUS_HANDLER) != 0) {
         return DECLINED;
+    }
+    /* SetHandler can come from a tenant's .htaccess; PyWSGIStatus cannot
+     * (no override class), so it is the administrator's word. */
+    mode = pw_config_status(r);
+    if (mode == PW_STATUS_OFF) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "PW0505: %s: handler %s refused: PyWSGIStatus is not "
+                      "On or Host for this URL in the server configuration "
+                      "(it cannot be set in .htaccess)",
+                      r->uri, PW_STATUS_HANDLER);
+        return HTTP_NOT_FOUND;
     }
     r->allowed |= (AP_METHOD_BIT << M_GET);
     if (r->method_number != M_GET) {
@@ -75,6 +97,10 @@ static int status_handler(request_rec *r)
         ap_set_content_type(r, "text/plain; charset=utf-8");
         ap_rputs("mod_pywsgi: metrics are off (PyWSGIMetrics Off)\n", r);
         return OK;
+    }
+    scoreboard_count(snap);
+    if (mode == PW_STATUS_HOST) {
+        pw_metrics_snapshot_limit(snap, r->server, r->pool);
     }
     format = query_format(r);
     if (strcmp(format, "json") == 0) {
@@ -102,6 +128,53 @@ static int status_handler(request_rec *r)
         ap_rputs("mod_pywsgi: format must be html, json or prometheus\n", r);
     }
     return OK;
+}
+
+/* Busy and idle workers from Apache's scoreboard, counted as mod_status
+ * counts them, in total and for each listed child; and every app's queue
+ * waits summed. */
+static void scoreboard_count(pw_metrics_snapshot_t *snap)
+{
+    int server_limit = 0, thread_limit = 0, i, j, c, b;
+
+    for (i = 0; i < snap->napps; i++) {
+        for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+            snap->queue[b] += snap->apps[i].queue[b];
+        }
+        snap->queue_us += snap->apps[i].queue_us;
+    }
+    if (ap_scoreboard_image == NULL
+        || ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &server_limit)
+        || ap_mpm_query(AP_MPMQ_HARD_LIMIT_THREADS, &thread_limit)) {
+        return;
+    }
+    for (i = 0; i < server_limit; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        int busy = 0, idle = 0;
+
+        if (ps->pid == 0) {
+            continue;
+        }
+        for (j = 0; j < thread_limit; j++) {
+            int st = ap_get_scoreboard_worker_from_indexes(i, j)->status;
+
+            if (st == SERVER_READY) {
+                idle++;
+            }
+            else if (st != SERVER_DEAD && st != SERVER_STARTING
+                     && st != SERVER_IDLE_KILL) {
+                busy++;
+            }
+        }
+        snap->sb_busy += busy;
+        snap->sb_idle += idle;
+        for (c = 0; c < snap->nchildren; c++) {
+            if (snap->children[c].pid == ps->pid) {
+                snap->children[c].busy_workers = busy;
+                snap->children[c].idle_workers = idle;
+            }
+        }
+    }
 }
 
 /* ?format=NAME anywhere in the query string; html when absent. */
@@ -182,20 +255,65 @@ static void json_quantile(request_rec *r, const char *name, double v)
     }
 }
 
+static void json_queue(request_rec *r, const apr_uint64_t *queue,
+                       apr_uint64_t queue_us)
+{
+    apr_uint64_t n = 0;
+    int b, q;
+
+    for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+        n += queue[b];
+    }
+    ap_rprintf(r,
+               "\"queue_wait\": {\"sum\": %.6f, \"count\": "
+               "%" APR_UINT64_T_FMT,
+               SECS(queue_us), n);
+    for (q = 0; q < NQUANTILES; q++) {
+        json_quantile(r, quantile_names[q],
+                      pw_metrics_quantile_of(queue, quantiles[q]));
+    }
+    ap_rputs("}", r);
+}
+
+static void json_saturation(request_rec *r, const pw_metrics_snapshot_t *snap)
+{
+    ap_rprintf(r,
+               " \"workers\": {\"max\": %d, \"busy\": %d, \"idle\": %d, "
+               "\"in_apps\": %" APR_INT64_T_FMT "}, "
+               "\"saturated_seconds\": %.6f, "
+               "\"saturated_share_last_minute\": %.4f,\n ",
+               snap->max_workers, snap->sb_busy, snap->sb_idle, snap->busy,
+               SECS(snap->saturated_us), snap->saturated_share);
+    json_queue(r, snap->queue, snap->queue_us);
+    ap_rputs(",\n", r);
+}
+
 static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
 {
     const char **le = le_labels(r->pool);
     int i, b, c, q;
 
-    ap_rprintf(r,
-               "{\"version\": \"%s\", \"mpm\": %s, \"started\": %.6f, "
-               "\"now\": %.6f, \"in_flight\": %" APR_INT64_T_FMT ", "
-               "\"child_starts\": %" APR_UINT64_T_FMT
-               ", \"child_exits\": %" APR_UINT64_T_FMT
-               ", \"gil_wait_seconds\": %.6f,\n",
-               PW_VERSION, json_str(r->pool, ap_show_mpm()),
-               SECS(snap->started), SECS(snap->now), snap->in_flight,
-               snap->child_starts, snap->child_exits, SECS(snap->gil_wait_us));
+    if (snap->host) {
+        /* A tenant's view: the host's apps, nothing of the server's. */
+        ap_rprintf(r,
+                   "{\"version\": \"%s\", \"host\": %s, \"started\": %.6f, "
+                   "\"now\": %.6f, \"in_flight\": %" APR_INT64_T_FMT ",\n",
+                   PW_VERSION, json_str(r->pool, snap->host),
+                   SECS(snap->started), SECS(snap->now), snap->in_flight);
+    }
+    else {
+        ap_rprintf(r,
+                   "{\"version\": \"%s\", \"mpm\": %s, \"started\": %.6f, "
+                   "\"now\": %.6f, \"in_flight\": %" APR_INT64_T_FMT ", "
+                   "\"child_starts\": %" APR_UINT64_T_FMT
+                   ", \"child_exits\": %" APR_UINT64_T_FMT
+                   ", \"gil_wait_seconds\": %.6f,\n",
+                   PW_VERSION, json_str(r->pool, ap_show_mpm()),
+                   SECS(snap->started), SECS(snap->now), snap->in_flight,
+                   snap->child_starts, snap->child_exits,
+                   SECS(snap->gil_wait_us));
+        json_saturation(r, snap);
+    }
 
     ap_rputs(" \"apps\": [", r);
     for (i = 0; i < snap->napps; i++) {
@@ -237,7 +355,9 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
                     cum);
             }
         }
-        ap_rputs("]}}", r);
+        ap_rputs("]}, ", r);
+        json_queue(r, a->queue, a->queue_us);
+        ap_rputs("}", r);
     }
 
     ap_rputs("],\n \"children\": [", r);
@@ -250,9 +370,11 @@ static void render_json(request_rec *r, const pw_metrics_snapshot_t *snap)
             "\"started\": %.6f, \"requests\": %" APR_UINT64_T_FMT
             ", \"rss_bytes\": %" APR_UINT64_T_FMT ", "
             "\"gc_collections\": %" APR_UINT64_T_FMT ", "
-            "\"gil_wait_seconds\": %.6f, \"in_flight\": %" APR_INT64_T_FMT "}",
+            "\"gil_wait_seconds\": %.6f, \"in_flight\": %" APR_INT64_T_FMT
+            ", \"busy_workers\": %d, \"idle_workers\": %d}",
             i ? "," : "", ch->pid, ch->slot, SECS(ch->started), ch->requests,
-            ch->rss, ch->gc_collections, SECS(ch->gil_wait_us), ch->in_flight);
+            ch->rss, ch->gc_collections, SECS(ch->gil_wait_us), ch->in_flight,
+            ch->busy_workers, ch->idle_workers);
     }
     ap_rputs("]}\n", r);
 }
@@ -413,6 +535,29 @@ static void render_prometheus(request_rec *r, const pw_metrics_snapshot_t *snap)
                    labels[i], SECS(a->duration_us), labels[i], a->count);
     }
 
+    prom_family(r, "pywsgi_queue_wait_seconds", "histogram",
+                "Time requests waited before their application started: in "
+                "the listen backlog or the MPM's queue (from the last bytes "
+                "received, TCP_INFO) and in Apache's reading of them.");
+    for (i = 0; i < snap->napps; i++) {
+        const pw_metrics_app_t *a = &snap->apps[i];
+        apr_uint64_t cum = 0;
+
+        for (b = 0; b < PW_METRICS_BUCKETS; b++) {
+            cum += a->queue[b];
+            ap_rprintf(r,
+                       "pywsgi_queue_wait_seconds_bucket{app=\"%s\",le=\"%s\"} "
+                       "%" APR_UINT64_T_FMT "\n",
+                       labels[i], b < PW_METRICS_BUCKETS - 1 ? le[b] : "+Inf",
+                       cum);
+        }
+        ap_rprintf(r,
+                   "pywsgi_queue_wait_seconds_sum{app=\"%s\"} %.6f\n"
+                   "pywsgi_queue_wait_seconds_count{app=\"%s\"} "
+                   "%" APR_UINT64_T_FMT "\n",
+                   labels[i], SECS(a->queue_us), labels[i], cum);
+    }
+
     prom_per_app(r, snap, labels, "pywsgi_request_body_bytes_total",
                  "Request body bytes the application read.",
                  APR_OFFSETOF(pw_metrics_app_t, bytes_in));
@@ -425,10 +570,46 @@ static void render_prometheus(request_rec *r, const pw_metrics_snapshot_t *snap)
     ap_rprintf(r, "pywsgi_requests_in_flight %" APR_INT64_T_FMT "\n",
                snap->in_flight);
 
+    if (snap->host) {
+        /* A tenant's view ends with its apps: children, pids and the
+         * server's totals are the administrator's. */
+        return;
+    }
     for (i = 0; i < (int)(sizeof(child_series) / sizeof(child_series[0]));
          i++) {
         prom_per_child(r, snap, &child_series[i]);
     }
+
+    prom_family(r, "pywsgi_process_workers", "gauge",
+                "Workers of each live child by state, from Apache's "
+                "scoreboard (busy: serving any request; idle: ready).");
+    for (i = 0; i < snap->nchildren; i++) {
+        const pw_metrics_child_t *ch = &snap->children[i];
+        ap_rprintf(r,
+                   "pywsgi_process_workers{pid=\"%" APR_PID_T_FMT
+                   "\",state=\"busy\"} %d\n"
+                   "pywsgi_process_workers{pid=\"%" APR_PID_T_FMT
+                   "\",state=\"idle\"} %d\n",
+                   ch->pid, ch->busy_workers, ch->pid, ch->idle_workers);
+    }
+    prom_family(r, "pywsgi_workers", "gauge",
+                "Workers of every child by state, from Apache's scoreboard.");
+    ap_rprintf(r,
+               "pywsgi_workers{state=\"busy\"} %d\n"
+               "pywsgi_workers{state=\"idle\"} %d\n",
+               snap->sb_busy, snap->sb_idle);
+    prom_family(r, "pywsgi_workers_max", "gauge",
+                "MaxRequestWorkers: requests Apache serves at once.");
+    ap_rprintf(r, "pywsgi_workers_max %d\n", snap->max_workers);
+    prom_family(r, "pywsgi_workers_in_apps", "gauge",
+                "Workers running a WSGI application now, every child.");
+    ap_rprintf(r, "pywsgi_workers_in_apps %" APR_INT64_T_FMT "\n", snap->busy);
+    prom_family(r, "pywsgi_saturated_seconds_total", "counter",
+                "Time every one of MaxRequestWorkers was running an "
+                "application at once (rate() over 1m: the share of a "
+                "minute requests had to queue).");
+    ap_rprintf(r, "pywsgi_saturated_seconds_total %.6f\n",
+               SECS(snap->saturated_us));
 
     prom_family(r, "pywsgi_gil_wait_seconds_total", "counter",
                 "Time requests waited for the GIL, in every child, exited "
@@ -514,6 +695,96 @@ static const char *html_time(apr_pool_t *p, apr_time_t t)
     return buf;
 }
 
+/* When the advice speaks: every worker busy in an app for at least this
+ * share of the last minute, requests waiting at least this long at p90
+ * before their app started, a child past this share of PyWSGIMaxMemory. */
+#define PW_ADVICE_SATURATED 0.05
+#define PW_ADVICE_QUEUE_P90 0.1
+#define PW_ADVICE_MEMORY    0.8
+/* ... and not before this many requests: the first ones after a start wait
+ * in the listen backlog while the child starts Python, and say nothing
+ * about the load. */
+#define PW_ADVICE_MIN_COUNT 100
+
+/* Workers, saturation and queue wait, then advice in plain words, only
+ * when there is something to act on (an idle server shows none). */
+static void render_saturation(request_rec *r,
+                              const pw_metrics_snapshot_t *snap)
+{
+    apr_pool_t *p = r->pool;
+    double p90 = pw_metrics_quantile_of(snap->queue, 0.9);
+    apr_off_t max_memory = pw_config_max_memory(r->server);
+    int threads = 0, q, i;
+    const char *raise;
+    apr_uint64_t queued = 0;
+
+    for (i = 0; i < PW_METRICS_BUCKETS; i++) {
+        queued += snap->queue[i];
+    }
+    if (ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads) || threads < 1) {
+        threads = 1;
+    }
+    raise = threads > 1 ? "ThreadsPerChild or MaxRequestWorkers"
+                        : "MaxRequestWorkers (and ServerLimit)";
+    ap_rprintf(r,
+               "<p id=\"pywsgi-saturation\">Workers: <span "
+               "id=\"pywsgi-workers-busy\">%d</span> busy, <span "
+               "id=\"pywsgi-workers-idle\">%d</span> idle of <span "
+               "id=\"pywsgi-workers-max\">%d</span> (MaxRequestWorkers); "
+               "<span id=\"pywsgi-workers-in-apps\">%" APR_INT64_T_FMT
+               "</span> in an application now. Every worker busy in an "
+               "application: <span id=\"pywsgi-saturated-share\" "
+               "data-value=\"%.4f\">%.0f%%</span> of the last minute (%s "
+               "in all). Requests waited before their application started:",
+               snap->sb_busy, snap->sb_idle, snap->max_workers, snap->busy,
+               snap->saturated_share, snap->saturated_share * 100,
+               human_secs(p, SECS(snap->saturated_us)));
+    for (q = 0; q < NQUANTILES; q++) {
+        double v = pw_metrics_quantile_of(snap->queue, quantiles[q]);
+        ap_rprintf(r,
+                   " <span class=\"queue-%s\" data-value=\"%.6f\">%s</span> "
+                   "at %s%s",
+                   quantile_names[q], v, human_secs(p, v), quantile_names[q],
+                   q < NQUANTILES - 1 ? "," : ".</p>\n");
+    }
+
+    if (snap->saturated_share >= PW_ADVICE_SATURATED) {
+        ap_rprintf(r,
+                   "<p class=\"pywsgi-advice\" id=\"pywsgi-advice-queue\">"
+                   "All %d workers were busy in applications %.0f%% of the "
+                   "last minute; requests waited %s at p90 before their "
+                   "application started: requests are queueing. Raise %s, "
+                   "if memory allows, or make the slow requests faster.</p>\n",
+                   snap->max_workers, snap->saturated_share * 100,
+                   human_secs(p, p90 < 0 ? 0 : p90), raise);
+    }
+    else if (p90 >= PW_ADVICE_QUEUE_P90 && queued >= PW_ADVICE_MIN_COUNT) {
+        ap_rprintf(r,
+                   "<p class=\"pywsgi-advice\" id=\"pywsgi-advice-queue\">"
+                   "Requests waited %s at p90 before their application "
+                   "started, though the workers were not all in applications "
+                   "for long: other work holds them (keep-alive connections "
+                   "under prefork/worker, static files, other handlers). "
+                   "Raise %s, or lower KeepAliveTimeout.</p>\n",
+                   human_secs(p, p90), raise);
+    }
+    for (i = 0; max_memory > 0 && i < snap->nchildren; i++) {
+        const pw_metrics_child_t *ch = &snap->children[i];
+
+        if ((double)ch->rss >= PW_ADVICE_MEMORY * (double)max_memory) {
+            ap_rprintf(r,
+                       "<p class=\"pywsgi-advice pywsgi-advice-memory\" "
+                       "data-pid=\"%" APR_PID_T_FMT "\">Child %" APR_PID_T_FMT
+                       " holds %s, %.0f%% of PyWSGIMaxMemory (%s): it will be "
+                       "recycled when it passes. If children recycle often, "
+                       "raise PyWSGIMaxMemory or look for what grows.</p>\n",
+                       ch->pid, ch->pid, human_bytes(p, ch->rss),
+                       100.0 * (double)ch->rss / (double)max_memory,
+                       human_bytes(p, (apr_uint64_t)max_memory));
+            }
+    }
+}
+
 /* Element ids and classes are an interface: t/metrics.t and people's
  * scrapers read them.  #pywsgi-apps tr.pywsgi-app[data-app] td.<figure>,
  * #pywsgi-children tr.pywsgi-child[data-pid] td.<figure>, raw numbers in
@@ -535,23 +806,38 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
              "tr.failing td.s5xx,tr.failing td.exceptions{color:#b00}\n"
              "</style>\n</head>\n<body>\n<h1>mod_pywsgi status</h1>\n",
              r);
-    ap_rprintf(
-        r,
-        "<p id=\"pywsgi-summary\">mod_pywsgi %s, MPM %s. Counting "
-        "since <span id=\"pywsgi-started\">%s</span> (%s ago). "
-        "In flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
-        "</span>. Children: <span id=\"pywsgi-children-live\">%d"
-        "</span> live, <span id=\"pywsgi-child-starts\">%" APR_UINT64_T_FMT
-        "</span> started, <span "
-        "id=\"pywsgi-child-exits\">%" APR_UINT64_T_FMT "</span> "
-        "exited. Time waiting for the GIL: <span "
-        "id=\"pywsgi-gil-wait\">%s</span>. Refreshes every 5 s; also "
-        "as <a href=\"?format=json\">JSON</a> and <a "
-        "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
-        PW_VERSION, ap_escape_html(p, ap_show_mpm()),
-        html_time(p, snap->started), human_age(p, snap->now - snap->started),
-        snap->in_flight, snap->nchildren, snap->child_starts, snap->child_exits,
-        human_secs(p, SECS(snap->gil_wait_us)));
+    if (snap->host) {
+        ap_rprintf(r,
+                   "<p id=\"pywsgi-summary\">The applications of <span "
+                   "id=\"pywsgi-host\">%s</span>, counting since %s. In "
+                   "flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
+                   "</span>. Refreshes every 5 s; also as <a "
+                   "href=\"?format=json\">JSON</a> and <a "
+                   "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
+                   ap_escape_html(p, snap->host), html_time(p, snap->started),
+                   snap->in_flight);
+    }
+    else {
+        ap_rprintf(
+            r,
+            "<p id=\"pywsgi-summary\">mod_pywsgi %s, MPM %s. Counting "
+            "since <span id=\"pywsgi-started\">%s</span> (%s ago). "
+            "In flight: <span id=\"pywsgi-in-flight\">%" APR_INT64_T_FMT
+            "</span>. Children: <span id=\"pywsgi-children-live\">%d"
+            "</span> live, <span id=\"pywsgi-child-starts\">%" APR_UINT64_T_FMT
+            "</span> started, <span "
+            "id=\"pywsgi-child-exits\">%" APR_UINT64_T_FMT "</span> "
+            "exited. Time waiting for the GIL: <span "
+            "id=\"pywsgi-gil-wait\">%s</span>. Refreshes every 5 s; also "
+            "as <a href=\"?format=json\">JSON</a> and <a "
+            "href=\"?format=prometheus\">Prometheus</a>.</p>\n",
+            PW_VERSION, ap_escape_html(p, ap_show_mpm()),
+            html_time(p, snap->started),
+            human_age(p, snap->now - snap->started), snap->in_flight,
+            snap->nchildren, snap->child_starts, snap->child_exits,
+            human_secs(p, SECS(snap->gil_wait_us)));
+        render_saturation(r, snap);
+    }
 
     ap_rputs("<h2>Applications</h2>\n<table id=\"pywsgi-apps\">\n<thead><tr>"
              "<th>Application</th><th>Requests</th>",
@@ -598,31 +884,37 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
     }
     ap_rputs("</tbody>\n</table>\n", r);
 
-    ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n<thead><tr>"
-             "<th>PID</th><th>Slot</th><th>Up for</th><th>Requests</th>"
-             "<th>In flight</th><th>Resident memory</th><th>GC runs</th>"
-             "<th>GIL wait</th></tr></thead>\n<tbody>\n",
-             r);
-    for (i = 0; i < snap->nchildren; i++) {
-        const pw_metrics_child_t *ch = &snap->children[i];
+    if (!snap->host) {
+        ap_rputs("<h2>Children</h2>\n<table id=\"pywsgi-children\">\n"
+                 "<thead><tr>"
+                 "<th>PID</th><th>Slot</th><th>Up for</th><th>Requests</th>"
+                 "<th>In flight</th><th>Resident memory</th><th>GC runs</th>"
+                 "<th>GIL wait</th><th>Busy workers</th><th>Idle workers</th>"
+                 "</tr></thead>\n<tbody>\n",
+                 r);
+        for (i = 0; i < snap->nchildren; i++) {
+            const pw_metrics_child_t *ch = &snap->children[i];
 
-        ap_rprintf(r,
-                   "<tr class=\"pywsgi-child\" data-pid=\"%" APR_PID_T_FMT
-                   "\"><td class=\"pid\">%" APR_PID_T_FMT
-                   "</td><td class=\"slot\">%d</td><td class=\"uptime\">%s"
-                   "</td><td class=\"requests\">%" APR_UINT64_T_FMT "</td>"
-                   "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
-                   "<td class=\"rss\" data-value=\"%" APR_UINT64_T_FMT "\">"
-                   "%s</td><td class=\"gc\">%" APR_UINT64_T_FMT "</td>"
-                   "<td class=\"gil-wait\" data-value=\"%.6f\">%s</td>"
-                   "</tr>\n",
-                   ch->pid, ch->pid, ch->slot,
-                   human_age(p, snap->now - ch->started), ch->requests,
-                   ch->in_flight, ch->rss, human_bytes(p, ch->rss),
-                   ch->gc_collections, SECS(ch->gil_wait_us),
-                   human_secs(p, SECS(ch->gil_wait_us)));
+            ap_rprintf(r,
+                       "<tr class=\"pywsgi-child\" data-pid=\"%" APR_PID_T_FMT
+                       "\"><td class=\"pid\">%" APR_PID_T_FMT
+                       "</td><td class=\"slot\">%d</td><td class=\"uptime\">%s"
+                       "</td><td class=\"requests\">%" APR_UINT64_T_FMT "</td>"
+                       "<td class=\"in-flight\">%" APR_INT64_T_FMT "</td>"
+                       "<td class=\"rss\" data-value=\"%" APR_UINT64_T_FMT "\">"
+                       "%s</td><td class=\"gc\">%" APR_UINT64_T_FMT "</td>"
+                       "<td class=\"gil-wait\" data-value=\"%.6f\">%s</td>"
+                       "<td class=\"busy\">%d</td><td class=\"idle\">%d</td>"
+                       "</tr>\n",
+                       ch->pid, ch->pid, ch->slot,
+                       human_age(p, snap->now - ch->started), ch->requests,
+                       ch->in_flight, ch->rss, human_bytes(p, ch->rss),
+                       ch->gc_collections, SECS(ch->gil_wait_us),
+                       human_secs(p, SECS(ch->gil_wait_us)), ch->busy_workers,
+                       ch->idle_workers);
+        }
+        ap_rputs("</tbody>\n</table>\n", r);
     }
-    ap_rputs("</tbody>\n</table>\n", r);
 
     ap_rputs("<h2>Latency histogram</h2>\n<p>Requests that took at most "
              "so long (cumulative, as Prometheus counts).</p>\n"
@@ -658,12 +950,20 @@ static void render_html(request_rec *r, const pw_metrics_snapshot_t *snap)
 
 static int status_hook(request_rec *r, int flags)
 {
-    pw_metrics_snapshot_t *snap = pw_metrics_snapshot(r->pool);
+    pw_status_mode_t mode = pw_config_status(r);
+    pw_metrics_snapshot_t *snap;
     apr_uint64_t requests = 0, failed = 0, errors = 0, rss = 0;
     int i;
 
-    if (snap == NULL) {
+    /* mod_status's page can be set up from .htaccess too: the section
+     * follows PyWSGIStatus, as the handler does (silently: the page
+     * itself is mod_status's). */
+    if (mode == PW_STATUS_OFF
+        || (snap = pw_metrics_snapshot(r->pool)) == NULL) {
         return OK;
+    }
+    if (mode == PW_STATUS_HOST) {
+        pw_metrics_snapshot_limit(snap, r->server, r->pool);
     }
     for (i = 0; i < snap->napps; i++) {
         requests += total_requests(&snap->apps[i]);

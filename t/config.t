@@ -18,6 +18,7 @@ my $mods  = '/usr/lib/apache2/modules';
 my $mpm   = mpm() || 'prefork';
 my $tmp   = File::Temp->newdir('pywsgi-config-XXXXXX', TMPDIR => 1);
 my $app   = "$top/t/apps/env.py";
+my $auth  = "$top/t/apps/auth_script.py";
 my $venv  = "$top/t/venv";
 
 mkdir "$tmp/not-a-venv" or die "mkdir: $!";
@@ -37,9 +38,18 @@ PyWSGIScriptAlias / pwtest.envdump
 <VirtualHost 127.0.0.1:8599>
     PyWSGIScriptAlias /vhost $app
     PyWSGIPassAuthorization Off
+    PyWSGIInheritMounts Off
+    PyWSGIInterpreter %{SERVER}
+    <Directory /tmp>
+        PyWSGIInterpreter %{RESOURCE}
+    </Directory>
 </VirtualHost>
 <Location /module>
     PyWSGIPassAuthorization Off
+</Location>
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus Host
 </Location>
 EOF
     ['PyWSGIVirtualEnv without pyvenv.cfg',
@@ -70,9 +80,90 @@ EOF
     ['PyWSGIPythonPath inside <VirtualHost>',
      "<VirtualHost 127.0.0.1:8599>\n    PyWSGIPythonPath $top/t/lib\n</VirtualHost>\n",
      'non-zero', qr/PyWSGIPythonPath/],
+    ['PyWSGIStatus with a bad value',
+     "<Location /s>\n    SetHandler pywsgi-status\n    PyWSGIStatus yes\n</Location>\n",
+     'non-zero', qr/PyWSGIStatus: 'yes' is not Off, On or Host/],
     ['PyWSGIPassAuthorization with a bad value',
      "PyWSGIPassAuthorization maybe\n", 'non-zero',
      qr/PyWSGIPassAuthorization/],
+    ['chunked request body directives, valid',
+     "PyWSGIChunkedRequest Stream\nPyWSGIRequestBodyBuffer 0\n"
+     . "PyWSGIRequestBodyTempDir $tmp\n<Location /x>\n"
+     . "    PyWSGIChunkedRequest Buffer\n    PyWSGIRequestBodyBuffer 65536\n"
+     . "</Location>\n", 0, qr/Syntax OK/],
+    ['PyWSGIChunkedRequest with a bad value',
+     "PyWSGIChunkedRequest Maybe\n", 'non-zero',
+     qr/PyWSGIChunkedRequest: 'Maybe' is neither Buffer .* nor Stream/],
+    ['PyWSGIRequestBodyBuffer not a number',
+     "PyWSGIRequestBodyBuffer 1M\n", 'non-zero',
+     qr/PyWSGIRequestBodyBuffer: '1M' is not a number of bytes/],
+    ['PyWSGIRequestBodyBuffer too large',
+     "PyWSGIRequestBodyBuffer 99999999999\n", 'non-zero',
+     qr/PyWSGIRequestBodyBuffer: '99999999999' is not a number of bytes/],
+    ['PyWSGIRequestBodyTempDir missing',
+     "PyWSGIRequestBodyTempDir $tmp/missing\n", 'non-zero',
+     qr/PyWSGIRequestBodyTempDir: '\S+missing' is not an existing directory/],
+    ['PyWSGIRequestBodyTempDir relative',
+     "PyWSGIRequestBodyTempDir tmp\n", 'non-zero',
+     qr/PyWSGIRequestBodyTempDir: 'tmp' is not an existing directory given by its absolute path/],
+    ['PyWSGIAuthScript with its providers', <<"EOF", 0, qr/Syntax OK/],
+LoadModule authn_core_module $mods/mod_authn_core.so
+LoadModule auth_basic_module $mods/mod_auth_basic.so
+LoadModule auth_digest_module $mods/mod_auth_digest.so
+LoadModule authz_user_module $mods/mod_authz_user.so
+<Location /basic>
+    AuthType Basic
+    AuthName x
+    AuthBasicProvider pywsgi
+    PyWSGIAuthScript $auth interpreter=authsub
+    Require pywsgi-group admins "power users"
+</Location>
+<Location /digest>
+    AuthType Digest
+    AuthName x
+    AuthDigestProvider pywsgi
+    PyWSGIAuthScript pwtest.envdump
+    Require valid-user
+</Location>
+EOF
+    ['PyWSGIAuthScript with a missing file',
+     "<Location />\n    PyWSGIAuthScript $tmp/no-such-auth.py\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*no-such-auth\.py/],
+    ['PyWSGIAuthScript naming a callable',
+     "<Location />\n    PyWSGIAuthScript $auth:check_password\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*script or module only/],
+    ['PyWSGIAuthScript with a bad option',
+     "<Location />\n    PyWSGIAuthScript $auth group=x\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript\b.*group=x.*interpreter=NAME/],
+    ['PyWSGIAuthScript without an argument',
+     "<Location />\n    PyWSGIAuthScript\n</Location>\n",
+     'non-zero', qr/PyWSGIAuthScript/],
+    ['Require pywsgi-group without a group',
+     "<Location />\n    Require pywsgi-group\n</Location>\n",
+     'non-zero', qr/pywsgi-group needs one or more group names/],
+    # Shared hosting (issue 16).
+    ['PyWSGIInterpreter with an unknown expansion',
+     "PyWSGIInterpreter %{NOPE}\n", 'non-zero',
+     qr/PyWSGIInterpreter\b.*%\{SERVER\}.*%\{RESOURCE\}/],
+    ['interpreter=%{RESOURCE} on an alias',
+     "PyWSGIScriptAlias /x $app interpreter=%{RESOURCE}\n", 'non-zero',
+     qr/PyWSGIScriptAlias\b.*%\{RESOURCE\}.*interpreter=NAME/],
+    ['PyWSGIInheritMounts inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIInheritMounts Off\n</Directory>\n",
+     'non-zero', qr/PyWSGIInheritMounts\b.*<VirtualHost>/],
+    ['PyWSGIScriptAlias inside <Location>',
+     "<Location /x>\n    PyWSGIScriptAlias /x $app\n</Location>\n",
+     'non-zero', qr/PyWSGIScriptAlias\b.*<VirtualHost>/],
+    ['PyWSGIPythonPath inside <Directory>',
+     "<Directory /tmp>\n    PyWSGIPythonPath /tmp\n</Directory>\n",
+     'non-zero', qr/PyWSGIPythonPath\b/],
+    ['more virtual hosts than interpreters (one each for handler files)',
+     join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     'non-zero', qr/PW0704: .*PyWSGIInterpreter NAME/],
+    ['many virtual hosts sharing one interpreter',
+     "PyWSGIInterpreter tenants\n"
+     . join('', map { "<VirtualHost 127.0.0.1:8599>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 64),
+     0, qr/Syntax OK/],
 );
 
 plan tests => scalar @rows;

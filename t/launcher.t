@@ -37,7 +37,7 @@ my @mistakes = (
      qr/cannot load t\/apps\/err_import\.py(?s:.*)RuntimeError: PWTEST import failure/],
 );
 
-plan tests => 1 + @mistakes + 1;
+plan tests => 1 + @mistakes + 2;
 
 # Runs pywsgi-run to completion (at most $secs); returns (exit, stdout+stderr).
 sub run_launcher {
@@ -172,4 +172,21 @@ subtest 'pywsgi-run --print-config maps the gunicorn options to directives' => s
     like($text, qr/^LoadModule mpm_${mpm}_module /m, "--mpm $mpm");
     like($text, qr/^\s*StartServers 3$/m, '-w 3');
     like($text, qr{^PyWSGIScriptAlias / "\Q$top\E/examples/hello\.py"$}m, 'the app at /');
+};
+
+subtest 'pywsgi-run --workers auto: 2 x cores + 1 under prefork, one per core otherwise' => sub {
+    my $cores = () = grep { /^processor\s*:/ } do {
+        open my $fh, '<', '/proc/cpuinfo' or die; <$fh> };
+    my $affinity = qx(/usr/bin/python3 -c 'import os; print(len(os.sched_getaffinity(0)))');
+    chomp $affinity;
+    $cores = $affinity if $affinity =~ /^\d+$/;
+    my $want = $mpm eq 'prefork' ? 2 * $cores + 1 : $cores;
+    my ($exit, $text) = run_launcher(30, '--mpm', $mpm, '--print-config',
+        '--workers', 'auto', 'examples/hello.py');
+    is($exit, 0, 'exit status 0');
+    like($text, qr/^\s*StartServers $want$/m, "--workers auto under $mpm: $want processes ($cores cores)");
+    ($exit, $text) = run_launcher(30, '--mpm', $mpm, '--print-config',
+        '--workers', 'many', 'examples/hello.py');
+    isnt($exit, 0, '--workers many: refused');
+    like($text, qr/--workers.*'many' is not a number/, 'saying why');
 };

@@ -654,7 +654,9 @@ sub graceful_under_load {
     # prefork: AH00171 "Graceful restart requested, doing restart".
     is(count(qr/Doing graceful restart|Graceful restart requested/, $srv->log_text),
        $restarts, "httpd logged $restarts graceful restarts");
-    ok($sum->{total} >= 1000, "$sum->{total} requests from 4 clients (2 keep-alive)");
+    # Enough load to overlap every restart; not a throughput figure (a busy
+    # machine serves fewer, and benchmarks are not tests).
+    ok($sum->{total} >= 200, "$sum->{total} requests from 4 clients (2 keep-alive)");
     is($sum->{fail}, 0, "$restarts graceful restarts, no request failed")
         or diag(join "\n", @{ $sum->{failures} });
     diag("$sum->{stale} request(s) on a kept-alive connection the server "

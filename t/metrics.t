@@ -467,6 +467,7 @@ PyWSGIScriptAlias /metrics-app $APP
 </Directory>
 <Location /pywsgi-status>
     SetHandler pywsgi-status
+    PyWSGIStatus On
     Require ip 127.0.0.1
 </Location>
 CONF

@@ -104,6 +104,10 @@ CASES = {
     "status_non_latin1": status("200 \u2603"),
     "status_bytes": status(b"200 OK"),
     "status_int": status(200),
+    # 1xx are interim responses, never the final one (RFC 9110 15.2)
+    "status_100": status("100 Continue"),
+    "status_102": status("102 Processing"),
+    "status_199": status("199 Whatever"),
     # header names and values
     "name_space": header("X Bad", "1"),
     "name_colon": header("X-Bad:", "1"),
@@ -112,6 +116,10 @@ CASES = {
     "value_cr": header("X-Bad", "a\rb"),
     "value_lf": header("X-Bad", "a\nb"),
     "value_nul": header("X-Bad", "a\0b"),
+    "value_ctl_01": header("X-Bad", "a\x01b"),
+    "value_ctl_1f": header("X-Bad", "a\x1fb"),
+    "value_del": header("X-Bad", "a\x7fb"),
+    "value_htab": header("X-Bad", "a\tb"),
     "value_non_latin1": header("X-Bad", "snow \u2603"),
     "value_int": header("X-Bad", 1),
     "value_bytes": header("X-Bad", b"1"),

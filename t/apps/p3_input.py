@@ -9,10 +9,13 @@ latin-1 text:
 
 e.g. /p3/input?ops=readline,read:4,iter.  "iter" collects `for line in
 wsgi.input`; "next" is one next(), "" at the end.  Also reported:
-CONTENT_LENGTH and wsgi.input_terminated.
+CONTENT_LENGTH and wsgi.input_terminated.  With trace=1 the operations run
+under tracemalloc and the answer gives its peak ("peak", bytes) and each
+result as its length only (for bodies of megabytes).
 """
 
 import json
+import tracemalloc
 from urllib.parse import parse_qs
 
 
@@ -22,6 +25,12 @@ def show(value):
     if isinstance(value, list):
         return [show(v) for v in value]
     return repr(value)
+
+
+def lengths(value):
+    if isinstance(value, list):
+        return [len(v) for v in value]
+    return len(value)
 
 
 def run(stream, op):
@@ -44,8 +53,19 @@ def application(environ, start_response):
     q = parse_qs(environ.get("QUERY_STRING", ""))
     ops = [op for op in q.get("ops", [""])[-1].split(",") if op]
     stream = environ["wsgi.input"]
-    results = [[op, show(run(stream, op))] for op in ops]
+    trace = q.get("trace", ["0"])[-1] == "1"
+    peak = None
+    if trace:
+        tracemalloc.start()
+        try:
+            results = [[op, lengths(run(stream, op))] for op in ops]
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    else:
+        results = [[op, show(run(stream, op))] for op in ops]
     body = json.dumps({
+        "peak": peak,
         "results": results,
         "content_length": environ.get("CONTENT_LENGTH"),
         "input_terminated": environ.get("wsgi.input_terminated"),

@@ -427,6 +427,189 @@ def file_bytesio(environ, start_response):
     return environ["wsgi.file_wrapper"](io.BytesIO(data), 1000)
 
 
+# --- issue 12: hardening ------------------------------------------------------
+
+@case
+def cl_stop_gen(environ, start_response):
+    """The first item completes the declared Content-Length: PEP 3333 wants
+    the server to stop iterating there (close() tells how far it went)."""
+    start_response("200 OK", text_headers() + [("Content-Length", "10")])
+    return Counted(environ, "cl_stop_gen",
+                   [b"0123456789", b"more", b"more", b"more"])
+
+
+@case
+def not_modified_cl(environ, start_response):
+    """A 304 may carry the representation's length (RFC 9110 8.6)."""
+    start_response("304 Not Modified", [("ETag", '"pwtest"'),
+                                        ("Content-Length", "1234")])
+    return []
+
+
+@case
+def no_content_cl(environ, start_response):
+    start_response("204 No Content", [("Content-Length", "5")])
+    return []
+
+
+@case
+def cl_twice(environ, start_response):
+    """The same Content-Length twice on a streamed response: sent once."""
+    start_response("200 OK", text_headers() + [("Content-Length", "5"),
+                                               ("Content-Length", "5")])
+    yield b"012"
+    yield b"34"
+
+
+@case
+def early_303(environ, start_response):
+    """start_response before reading the body: with Expect: 100-continue
+    the body must still be readable."""
+    start_response("303 See Other", [("Location", "/elsewhere"),
+                                     ("Content-Type", "application/json")])
+    body = read_all(environ["wsgi.input"])
+    return [json.dumps({"length": len(body)}).encode()]
+
+
+@case
+def list_mutated(environ, start_response):
+    """A list of 1 MiB items that another thread empties while the server
+    sends it (GIL released): the server must hold its own references."""
+    import threading
+    items = [bytes([65 + i]) * 1048576 for i in range(24)]
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+
+    def clear():
+        time.sleep(0.3)
+        items.clear()
+    threading.Thread(target=clear, daemon=True).start()
+    return items
+
+
+@case
+def write_two_threads(environ, start_response):
+    """write() from two threads of one request at once: one of them must get
+    an error, not a corrupt response."""
+    import threading
+    write = start_response("200 OK", [("Content-Type",
+                                       "application/octet-stream")])
+    errors = []
+
+    def writer(byte):
+        try:
+            for _ in range(8):
+                write(byte * 1048576)
+        except RuntimeError as e:
+            errors.append(f"{type(e).__name__}: {e}")
+        except OSError as e:
+            errors.append(f"{type(e).__name__}: {e}")
+    t = threading.Thread(target=writer, args=(b"b",))
+    t.start()
+    writer(b"a")
+    t.join()
+    log(environ, "two-writers " + " | ".join(errors or ["no error"]))
+    return []
+
+
+BIG_DIR = os.path.join(HERE, "..", "logs")
+
+
+@case
+def file_big(environ, start_response):
+    """A large file through wsgi.file_wrapper; the test writes it to t/logs
+    (name= in the query string, a plain file name)."""
+    name = os.path.basename(query(environ).get("name", "pw-big.bin"))
+    f = open(os.path.join(BIG_DIR, name), "rb")
+    size = os.fstat(f.fileno()).st_size
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(size))])
+    return environ["wsgi.file_wrapper"](f, 65536)
+
+
+# --- issue 11 item 1: chunked request bodies --------------------------------
+
+@case
+def dechunk_self(environ, start_response):
+    """An app that de-chunks wsgi.input itself when the environ says the body
+    is chunked (some real apps do): that must not happen to a body the server
+    has de-chunked already."""
+    stream = environ["wsgi.input"]
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked":
+        parts = []
+        while True:
+            size = int(stream.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                break
+            parts.append(stream.read(size))
+            stream.read(2)
+        body = b"".join(parts)
+    else:
+        body = stream.read(int(environ.get("CONTENT_LENGTH") or 0))
+    data = json.dumps({"length": len(body),
+                       "md5": hashlib.md5(body).hexdigest()}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [data]
+
+
+@case
+def cl_reader(environ, start_response):
+    """Reads exactly CONTENT_LENGTH bytes, ignoring wsgi.input_terminated."""
+    n = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(n)
+    data = json.dumps({"length": len(body),
+                       "md5": hashlib.md5(body).hexdigest()}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [data]
+
+
+def proc_status():
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                out[key] = int(value.split()[0]) * 1024
+    return out
+
+
+@case
+def spool_probe(environ, start_response):
+    """What a chunked body looks like to the app, and what it costs the
+    child: environ keys, the temporary file (if any: it must be unlinked),
+    memory, the body's length and md5 read in 64 KiB pieces."""
+    tmpdir = query(environ).get("dir", "/tmp")
+    before = proc_status()
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if os.path.basename(target).startswith("pywsgi-body"):
+            held.append(target)
+    in_dir = [n for n in os.listdir(tmpdir) if n.startswith("pywsgi-body")]
+    digest = hashlib.md5()
+    length = 0
+    stream = environ["wsgi.input"]
+    while True:
+        data = stream.read(65536)
+        if not data:
+            break
+        length += len(data)
+        digest.update(data)
+    after = proc_status()
+    answer = json.dumps({
+        "pid": os.getpid(), "before": before, "after": after,
+        "length": length, "md5": digest.hexdigest(),
+        "content_length": environ.get("CONTENT_LENGTH"),
+        "transfer_encoding": environ.get("HTTP_TRANSFER_ENCODING"),
+        "input_terminated": environ.get("wsgi.input_terminated"),
+        "held": held, "in_dir": in_dir}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(answer)))])
+    return [answer]
+
+
 def application(environ, start_response):
     name = environ.get("PATH_INFO", "").strip("/").split("/")[0]
     fn = CASES.get(name)

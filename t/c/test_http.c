@@ -74,8 +74,14 @@ static int ref_token(const char *s, size_t len)
 
 static int ref_value_ok(const char *s, size_t len)
 {
-    return memchr(s, '\r', len) == NULL && memchr(s, '\n', len) == NULL
-           && memchr(s, '\0', len) == NULL;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (((unsigned char)s[i] < 0x20 && s[i] != '\t') || s[i] == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 /* ---- hand-written rows ------------------------------------------------- */
@@ -140,6 +146,12 @@ static const struct { const char *s; size_t len; int want; } value_rows[] = {
     { S("a\0b"), 0 },
     { S("\n"), 0 },
     { S("end\r"), 0 },
+    { S("a\x01" "b"), 0 },
+    { S("a\x1b[31m"), 0 },
+    { S("a\x1f" "b"), 0 },
+    { S("a\x7f"), 0 },
+    { S("\t"), 1 },
+    { S("a\x80\xff"), 1 },
 };
 
 static const struct { const char *s; size_t len; int want; } hop_rows[] = {

@@ -35,6 +35,7 @@ sub new {
         name => 'private', mpm => $a{mpm} || 'event',
         procs => $a{procs} || 2, threads => $a{threads} || 4,
         extra => $a{extra} || '', top => $top, pid => undef,
+        ports => $a{ports} || \@PORTS,
     }, $class;
     $self->{tmp} = File::Temp->newdir('pwprivate-XXXXXX', TMPDIR => 1);
     $self->{dir} = $self->{tmp}->dirname;
@@ -80,8 +81,9 @@ sub config_text {
 # Returns true, or false with $self->{error} set.
 sub start {
     my $self = shift;
-    $self->{port} = PWServer::free_port(@PORTS)
-        or return $self->fail('no free port in 8700-8719');
+    $self->{port} = PWServer::free_port(@{ $self->{ports} })
+        or return $self->fail("no free port in @{ $self->{ports} }[0]-"
+                              . "@{ $self->{ports} }[-1]");
     open my $fh, '>', $self->conf_file or return $self->fail("conf: $!");
     print {$fh} $self->config_text;
     close $fh;
