@@ -1,8 +1,12 @@
 /*
  * pw_guard.c: request timeout and child recycling.
  *
- * Timeout: each Apache thread has a slot with the deadline of the request
- * it runs.  A watchdog thread (one per child, only when some server sets
+ * Timeout: each running request with a timeout holds a slot with its
+ * deadline, claimed at its start and given back at its end (per request,
+ * not per thread: mod_http2's worker threads come and go, and a request
+ * nested in another on one thread -- an ErrorDocument, an #include
+ * virtual -- must not take over the outer one's deadline).  A watchdog
+ * thread (one per child, only when some server sets
  * PyWSGIRequestTimeout) looks at the slots ten times a second; past a
  * deadline it takes that interpreter's GIL and raises RequestTimeout in the
  * request's thread (PyThreadState_SetAsyncExc).  The exception derives from
@@ -73,12 +77,13 @@ typedef struct {
     volatile int interp;
     volatile apr_uint32_t seq; /* which request of this thread */
     volatile int fired;
+    volatile apr_uint32_t taken; /* a request holds this slot */
 } guard_slot_t;
 
 static guard_slot_t *slots;
 static int slot_count;
-static volatile apr_uint32_t slots_used;
-static __thread guard_slot_t *my_slot;
+/* How many requests this thread is running, nested ones included. */
+static __thread int guard_depth;
 static PyObject *timeout_exc[PW_MAX_INTERPS];
 
 static volatile apr_uint32_t requests_done, in_flight;
@@ -106,11 +111,10 @@ static server_rec *main_server;
 static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
 {
     while (!stopping) {
-        apr_uint32_t n = apr_atomic_read32(&slots_used);
         apr_time_t now = apr_time_now();
-        apr_uint32_t i;
+        int i;
 
-        for (i = 0; i < n && i < (apr_uint32_t)slot_count; i++) {
+        for (i = 0; i < slot_count; i++) {
             guard_slot_t *sl = &slots[i];
             apr_time_t deadline = sl->deadline;
             apr_uint32_t seq = sl->seq;
@@ -263,7 +267,9 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &threads);
-    slot_count = (threads > 0 ? threads : 1) + 4;
+    /* Requests at once: the MPM's threads, mod_http2's workers (up to
+     * 3/2 of them by default) and nested requests. */
+    slot_count = (threads > 0 ? threads : 1) * 4 + 16;
     /* Not from pchild: the detached watchdog may still look at them while
      * pchild is being destroyed at exit.  They live as long as the
      * process. */
@@ -301,9 +307,16 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
     }
 }
 
-void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout)
+void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout,
+                    pw_guard_saved_t *saved)
 {
+    guard_slot_t *slot = NULL;
+    int i;
+
     apr_atomic_inc32(&in_flight);
+    saved->slot = NULL;
+    memcpy(saved->what, crash_what, sizeof(saved->what));
+    guard_depth++;
     apr_snprintf(crash_what, sizeof(crash_what), "%s %s", r->method, r->uri);
     if (recycling
         || (max_requests
@@ -316,32 +329,41 @@ void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout)
     if (slots == NULL || timeout == 0) {
         return;
     }
-    if (my_slot == NULL) {
-        apr_uint32_t i = apr_atomic_inc32(&slots_used);
-        if (i >= (apr_uint32_t)slot_count) {
-            return; /* more threads than the MPM said: no timeout */
+    for (i = 0; i < slot_count && slot == NULL; i++) {
+        if (apr_atomic_cas32(&slots[i].taken, 1, 0) == 0) {
+            slot = &slots[i];
         }
-        my_slot = &slots[i];
     }
-    /* A timeout that fired just as the last request ended must not hit
-     * this one. */
-    PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
-    my_slot->ident = PyThread_get_thread_ident();
-    my_slot->interp = interp;
-    my_slot->fired = 0;
-    my_slot->seq++;
-    my_slot->deadline = apr_time_now() + timeout;
+    if (slot == NULL) {
+        return; /* more requests at once than foreseen: no timeout */
+    }
+    if (guard_depth == 1) {
+        /* A timeout that fired just as the last request ended must not
+         * hit this one (but an outer request's must stay). */
+        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+    }
+    slot->ident = PyThread_get_thread_ident();
+    slot->interp = interp;
+    slot->fired = 0;
+    slot->seq++;
+    slot->deadline = apr_time_now() + timeout;
+    saved->slot = slot;
 }
 
-int pw_guard_end(void)
+int pw_guard_end(pw_guard_saved_t *saved)
 {
+    guard_slot_t *slot = saved->slot;
     int fired = 0;
 
-    crash_what[0] = '\0';
-    if (my_slot && my_slot->deadline) {
-        my_slot->deadline = 0;
-        fired = my_slot->fired;
-        PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+    guard_depth--;
+    memcpy(crash_what, saved->what, sizeof(crash_what));
+    if (slot) {
+        slot->deadline = 0;
+        fired = slot->fired;
+        if (guard_depth == 0) {
+            PyThreadState_SetAsyncExc(PyThread_get_thread_ident(), NULL);
+        }
+        apr_atomic_set32(&slot->taken, 0);
     }
     return fired;
 }

@@ -15,12 +15,22 @@ void pw_guard_child_early(server_rec *s);
  * PyWSGIRequestTimeout is set anywhere.  No GIL. */
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s);
 
+/* What one request's guard holds, kept by the handler between begin and
+ * end: the request's timeout slot and what the thread was doing before
+ * (a request may run inside another one on the same thread). */
+typedef struct {
+    void *slot;
+    char what[256];
+} pw_guard_saved_t;
+
 /* GIL of interp held: this thread starts running r's app, which may run
  * for timeout (0: no limit). */
-void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout);
+void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout,
+                    pw_guard_saved_t *saved);
 
-/* GIL held: the app is done.  Returns 1 when the timeout interrupted it. */
-int pw_guard_end(void);
+/* GIL held: the app is done; the thread goes back to what it did before.
+ * Returns 1 when the timeout interrupted it. */
+int pw_guard_end(pw_guard_saved_t *saved);
 
 /* No GIL: a request ended; recycle the child if it is due. */
 void pw_guard_after(request_rec *r);

@@ -90,6 +90,8 @@ static int pw_handler(request_rec *r)
     pw_spool_t *spool = NULL;
     PyThreadState *tstate;
     pw_metrics_sample_t m = { 0 };
+    pw_guard_saved_t guard;
+    request_rec *outer;
     apr_time_t start;
     int rc;
 
@@ -162,10 +164,14 @@ static int pw_handler(request_rec *r)
         m.app_failed = 1;
     }
     else {
-        pw_log_set_request(r);
-        pw_guard_begin(r, conf.interp, conf.request_timeout);
+        /* This request may run inside another one on this thread (an
+         * ErrorDocument from inside its body reading, an #include virtual
+         * from inside its output): whatever the thread served before is
+         * restored when this one is done. */
+        outer = pw_log_set_request(r);
+        pw_guard_begin(r, conf.interp, conf.request_timeout, &guard);
         rc = run_app(r, route, &conf, spool, &m);
-        if (pw_guard_end()) {
+        if (pw_guard_end(&guard)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                           "PW0401: %s: "
                           "application '%s' stopped after %" APR_TIME_T_FMT
@@ -182,7 +188,7 @@ static int pw_handler(request_rec *r)
             /* pw_environ_build() kept SCRIPT_NAME in it. */
             Py_CLEAR(file.script_name[conf.interp]);
         }
-        pw_log_set_request(NULL);
+        pw_log_set_request(outer);
         pw_interp_release(tstate);
         pw_guard_after(r);
     }

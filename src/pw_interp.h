@@ -15,9 +15,12 @@
 
 /*
  * Take the GIL for this thread in interpreter interp, creating the thread's
- * state for it on first use and keeping it for the thread's life; *waited
- * is how long the GIL took.  Returns NULL (GIL not taken) when that
- * interpreter could not be started in this child, or Python is not ready.
+ * state for it on first use and keeping it for the thread's life (freed
+ * when the thread ends); *waited is how long the GIL took.  Calls nest: a
+ * request run inside another one on the same thread (ErrorDocument,
+ * #include virtual) acquires and releases inside the outer one's pair.
+ * Returns NULL (GIL not taken) when that interpreter could not be started
+ * in this child, or Python is not ready.
  */
 PyThreadState *pw_interp_acquire(int interp, apr_interval_time_t *waited);
 
@@ -76,12 +79,19 @@ void pw_interp_discard(int interp);
 /* Requests may take interpreters from now on (1), or no longer (0). */
 void pw_interp_set_ready(int ready);
 
+/* No GIL, at child exit, on the thread that started Python: no request or
+ * ending thread takes an interpreter from now on; returns with main's GIL
+ * held, for pw_interp_end() and finalisation. */
+void pw_interp_acquire_for_exit(void);
+
 /* Is this thread serving a request right now (then a signal-driven exit
  * on it must not finalise Python under its feet)? */
 int pw_interp_busy(void);
 
-/* GIL of main held, at child exit: end every sub-interpreter.  The worker
- * threads have been joined (or are idle for good). */
-void pw_interp_end_all(void);
+/* GIL of main held, at child exit: end sub-interpreter interp, after the
+ * threads the app started in it were asked to finish (non-daemon ones are
+ * joined).  Returns 0, or how many of them still run: then the
+ * interpreter is left to the process's exit, never ended under them. */
+long pw_interp_end(int interp);
 
 #endif /* PW_INTERP_H */

@@ -2,10 +2,13 @@
  * pw_log.c: everything Python writes for the operator ends up here and goes
  * to Apache's error log, tied to the request the thread is serving.
  *
- * Here: the stream type behind sys.stdout, sys.stderr and wsgi.errors, and
- * exception logging.  Not here: access logging.  Locking: every function
- * needs the GIL, except pw_log_set_request(); the GIL is released around
- * the write to the log itself (a piped log can block).
+ * Here: the streams behind sys.stdout, sys.stderr and wsgi.errors (real
+ * io.TextIOWrapper objects over a binary sink, LogSink, that turns bytes
+ * into log lines), sys.stdin (empty), and exception logging.  Not here:
+ * access logging.  Locking: every function needs the GIL; it is released
+ * around the write to the log itself (a piped log can block).  Each
+ * thread keeps its unfinished lines in a buffer of its own (pw_lines_t),
+ * so lines written by several threads at once never mix.
  *
  * Levels: print()/sys.stdout at warn (visible at Apache's default LogLevel,
  * but not an error), sys.stderr and wsgi.errors at error (what PEP 3333 says
@@ -18,25 +21,45 @@
  */
 #include "pw_log.h"
 #include "mpm_common.h"
+#include <pthread.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
 
+/* The three sinks: what each thread has buffered is kept apart per sink. */
+enum { SINK_STDOUT, SINK_STDERR, SINK_ERRORS, SINK_KINDS };
+
+/* A line longer than this is logged in pieces of this size: Apache's log
+ * line has room for about 8 KiB with its prefix, and an unterminated line
+ * (a progress bar redrawn with \r) must not grow without bound. */
+#define LINE_CAP 4000
+
+/* The binary sink under each text stream: bytes in, log lines out. */
 typedef struct {
     PyObject_HEAD int level; /* APLOG_* of every line */
-    const char *name;        /* for repr() */
-    char *buf;               /* an unfinished line; PyMem */
-    Py_ssize_t len, cap;
-} pw_stream_t;
+    int kind;                /* SINK_* */
+    int interp;              /* the interpreter it was made in */
+    const char *name;        /* for repr() and .name */
+} pw_sink_t;
+
+/* One thread's unfinished lines, one per sink.  Only its own thread
+ * touches it, so print() from many threads never mixes their text; it is
+ * flushed when the thread's request ends, and freed (what it still holds
+ * logged) when the thread ends. */
+typedef struct {
+    char buf[SINK_KINDS][LINE_CAP];
+    int len[SINK_KINDS];
+    int level[SINK_KINDS];
+} pw_lines_t;
 
 static void emit(int level, const char *text, Py_ssize_t len);
-static PyObject *stream_write(pw_stream_t *self, PyObject *arg);
-static PyObject *stream_writelines(pw_stream_t *self, PyObject *seq);
-static PyObject *stream_flush(pw_stream_t *self, PyObject *unused);
-static void stream_dealloc(pw_stream_t *self);
+static void lines_gone(void *data);
 
 /* The request this thread serves; only for log context. */
 static __thread request_rec *current_request;
+static __thread pw_lines_t *my_lines;
+static pthread_key_t lines_key;
+static pthread_once_t lines_once = PTHREAD_ONCE_INIT;
 static server_rec *main_server;
 static pid_t child_pid;
 
@@ -45,33 +68,89 @@ static PyObject *stream_stdout[PW_MAX_INTERPS];
 static PyObject *stream_stderr[PW_MAX_INTERPS];
 static PyObject *stream_errors[PW_MAX_INTERPS];
 static PyObject *format_exception[PW_MAX_INTERPS];
+static PyObject *unsupported[PW_MAX_INTERPS]; /* io.UnsupportedOperation */
 
-void pw_log_set_request(request_rec *r)
+static void lines_key_make(void)
 {
-    current_request = r;
+    pthread_key_create(&lines_key, lines_gone);
 }
 
-/* One log line; long ones are cut into pieces the log can take. */
+/* No GIL: the thread ends; what it left unfinished is logged, without a
+ * request (there is none any more). */
+static void lines_gone(void *data)
+{
+    pw_lines_t *lines = data;
+    int k;
+
+    for (k = 0; k < SINK_KINDS; k++) {
+        if (lines->len[k] > 0) {
+            ap_log_error(APLOG_MARK, lines->level[k], 0, main_server, "%.*s",
+                         lines->len[k], lines->buf[k]);
+        }
+    }
+    if (my_lines == lines) {
+        my_lines = NULL;
+    }
+    free(lines);
+}
+
+static pw_lines_t *lines_of_thread(void)
+{
+    if (my_lines == NULL) {
+        my_lines = calloc(1, sizeof(*my_lines));
+        if (my_lines != NULL) {
+            pthread_once(&lines_once, lines_key_make);
+            pthread_setspecific(lines_key, my_lines);
+        }
+    }
+    return my_lines;
+}
+
+/* GIL held.  Log what this thread left unfinished in each sink. */
+static void lines_flush(void)
+{
+    pw_lines_t *lines = my_lines;
+    int k;
+
+    if (lines == NULL) {
+        return;
+    }
+    for (k = 0; k < SINK_KINDS; k++) {
+        if (lines->len[k] > 0) {
+            emit(lines->level[k], lines->buf[k], lines->len[k]);
+            lines->len[k] = 0;
+        }
+    }
+}
+
+request_rec *pw_log_set_request(request_rec *r)
+{
+    request_rec *before = current_request;
+
+    /* The unfinished lines belong to the request that wrote them. */
+    lines_flush();
+    current_request = r;
+    return before;
+}
+
+/* GIL held.  One log line; long ones are cut into pieces the log can
+ * take.  text stays valid while the GIL is released: it is the caller's. */
 static void emit(int level, const char *text, Py_ssize_t len)
 {
     request_rec *r = current_request;
-    char line[4096];
 
     while (len > 0 && (text[len - 1] == '\r' || text[len - 1] == '\n')) {
         len--;
     }
     do {
-        Py_ssize_t n = len < (Py_ssize_t)sizeof(line) - 1
-                           ? len
-                           : (Py_ssize_t)sizeof(line) - 1;
-        memcpy(line, text, n);
-        line[n] = '\0';
+        int n = len < LINE_CAP ? (int)len : LINE_CAP;
         Py_BEGIN_ALLOW_THREADS
             if (r) {
-                ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+                ap_log_rerror(APLOG_MARK, level, 0, r, "%.*s", n, text);
             }
             else {
-                ap_log_error(APLOG_MARK, level, 0, main_server, "%s", line);
+                ap_log_error(APLOG_MARK, level, 0, main_server, "%.*s", n,
+                             text);
             }
         Py_END_ALLOW_THREADS
         text += n;
@@ -79,132 +158,141 @@ static void emit(int level, const char *text, Py_ssize_t len)
     } while (len > 0);
 }
 
-static int stream_append(pw_stream_t *self, const char *s, Py_ssize_t n)
+/* GIL held.  Whole lines go out now, the rest waits in this thread's
+ * buffer for its '\n' (or the cap, or the end of the request). */
+static int sink_feed(pw_sink_t *self, const char *s, Py_ssize_t n)
 {
-    if (self->len + n > self->cap) {
-        Py_ssize_t cap = (self->len + n) * 2;
-        char *buf = PyMem_Realloc(self->buf, cap);
-        if (buf == NULL) {
-            PyErr_NoMemory();
-            return -1;
-        }
-        self->buf = buf;
-        self->cap = cap;
+    pw_lines_t *lines = lines_of_thread();
+    char *buf;
+    int *len;
+
+    if (lines == NULL) {
+        PyErr_NoMemory();
+        return -1;
     }
-    memcpy(self->buf + self->len, s, n);
-    self->len += n;
+    buf = lines->buf[self->kind];
+    len = &lines->len[self->kind];
+    lines->level[self->kind] = self->level;
+    while (n > 0) {
+        const char *nl = memchr(s, '\n', n);
+        Py_ssize_t seg = nl ? nl - s : n;
+
+        if (*len == 0 && nl && seg <= LINE_CAP) {
+            emit(self->level, s, seg); /* the usual case: no copy */
+        }
+        else {
+            while (seg > 0) {
+                Py_ssize_t take = LINE_CAP - *len < seg ? LINE_CAP - *len
+                                                        : seg;
+                memcpy(buf + *len, s, take);
+                *len += (int)take;
+                s += take;
+                n -= take;
+                seg -= take;
+                if (*len == LINE_CAP) {
+                    emit(self->level, buf, *len);
+                    *len = 0;
+                }
+            }
+            if (!nl) {
+                break;
+            }
+            if (*len > 0) {
+                emit(self->level, buf, *len);
+                *len = 0;
+            }
+            s = nl + 1;
+            n--;
+            continue;
+        }
+        s = nl + 1;
+        n -= seg + 1;
+    }
     return 0;
 }
 
-/* TextIOBase.write(): whole lines go out now, the rest waits for '\n'. */
-static PyObject *stream_write(pw_stream_t *self, PyObject *arg)
+/* RawIOBase.write(b): bytes-like in, its length out. */
+static PyObject *sink_write(pw_sink_t *self, PyObject *arg)
 {
-    const char *s, *nl;
-    Py_ssize_t n;
+    Py_buffer view;
+    int rc;
 
-    if (!PyUnicode_Check(arg)) {
-        return PyErr_Format(PyExc_TypeError,
-                            "write() argument must be str,"
-                            " not %s",
-                            Py_TYPE(arg)->tp_name);
-    }
-    s = PyUnicode_AsUTF8AndSize(arg, &n);
-    if (s == NULL) {
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    while ((nl = memchr(s, '\n', n)) != NULL) {
-        Py_ssize_t part = nl - s + 1;
-        if (self->len) {
-            if (stream_append(self, s, part) < 0) {
-                return NULL;
-            }
-            emit(self->level, self->buf, self->len);
-            self->len = 0;
-        }
-        else {
-            emit(self->level, s, part);
-        }
-        s += part;
-        n -= part;
-    }
-    if (n && stream_append(self, s, n) < 0) {
+    rc = sink_feed(self, view.buf, view.len);
+    PyBuffer_Release(&view);
+    if (rc < 0) {
         return NULL;
     }
-    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
+    return PyLong_FromSsize_t(view.len);
 }
 
-static PyObject *stream_writelines(pw_stream_t *self, PyObject *seq)
+/* Lines wait for their end, not for flush(): a flush after every write
+ * (line_buffering, logging's StreamHandler) must not cut them. */
+static PyObject *sink_flush(pw_sink_t *self, PyObject *unused)
 {
-    PyObject *it = PyObject_GetIter(seq), *item, *res;
-
-    if (it == NULL) {
-        return NULL;
-    }
-    while ((item = PyIter_Next(it)) != NULL) {
-        res = stream_write(self, item);
-        Py_DECREF(item);
-        if (res == NULL) {
-            Py_DECREF(it);
-            return NULL;
-        }
-        Py_DECREF(res);
-    }
-    Py_DECREF(it);
-    if (PyErr_Occurred()) {
-        return NULL;
-    }
     Py_RETURN_NONE;
 }
 
-static PyObject *stream_flush(pw_stream_t *self, PyObject *unused)
+static PyObject *sink_fileno(pw_sink_t *self, PyObject *unused)
 {
-    if (self->len) {
-        emit(self->level, self->buf, self->len);
-        self->len = 0;
-    }
-    Py_RETURN_NONE;
+    /* Its own interpreter's class: an app thread may not be in the
+     * registry's books. */
+    PyObject *exc = unsupported[self->interp];
+
+    PyErr_SetString(exc ? exc : PyExc_OSError,
+                    "the error log stream of mod_pywsgi has no file "
+                    "descriptor");
+    return NULL;
 }
 
-static PyObject *stream_false(pw_stream_t *self, PyObject *unused)
+static PyObject *sink_false(pw_sink_t *self, PyObject *unused)
 {
     Py_RETURN_FALSE;
 }
 
-static PyObject *stream_true(pw_stream_t *self, PyObject *unused)
+static PyObject *sink_true(pw_sink_t *self, PyObject *unused)
 {
     Py_RETURN_TRUE;
 }
 
-static PyObject *stream_repr(pw_stream_t *self)
+static PyObject *sink_repr(pw_sink_t *self)
 {
-    return PyUnicode_FromFormat("<mod_pywsgi log stream %s>", self->name);
+    return PyUnicode_FromFormat("<mod_pywsgi log sink %s>", self->name);
 }
 
-static PyObject *stream_get_encoding(pw_stream_t *self, void *closure)
+static PyObject *sink_get_name(pw_sink_t *self, void *closure)
 {
-    return PyUnicode_FromString("utf-8");
+    return PyUnicode_FromFormat("<%s>", self->name);
 }
 
-static void stream_dealloc(pw_stream_t *self)
+static PyObject *sink_get_mode(pw_sink_t *self, void *closure)
 {
-    PyMem_Free(self->buf);
+    return PyUnicode_FromString("wb");
+}
+
+static void sink_dealloc(pw_sink_t *self)
+{
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
-static PyMethodDef stream_methods[] = {
-    { "write", (PyCFunction)stream_write, METH_O, NULL },
-    { "writelines", (PyCFunction)stream_writelines, METH_O, NULL },
-    { "flush", (PyCFunction)stream_flush, METH_NOARGS, NULL },
-    { "isatty", (PyCFunction)stream_false, METH_NOARGS, NULL },
-    { "readable", (PyCFunction)stream_false, METH_NOARGS, NULL },
-    { "seekable", (PyCFunction)stream_false, METH_NOARGS, NULL },
-    { "writable", (PyCFunction)stream_true, METH_NOARGS, NULL },
+static PyMethodDef sink_methods[] = {
+    { "write", (PyCFunction)sink_write, METH_O, NULL },
+    { "flush", (PyCFunction)sink_flush, METH_NOARGS, NULL },
+    { "close", (PyCFunction)sink_flush, METH_NOARGS, NULL },
+    { "fileno", (PyCFunction)sink_fileno, METH_NOARGS, NULL },
+    { "isatty", (PyCFunction)sink_false, METH_NOARGS, NULL },
+    { "readable", (PyCFunction)sink_false, METH_NOARGS, NULL },
+    { "seekable", (PyCFunction)sink_false, METH_NOARGS, NULL },
+    { "writable", (PyCFunction)sink_true, METH_NOARGS, NULL },
     { NULL }
 };
 
-static PyGetSetDef stream_getset[] = {
-    { "encoding", (getter)stream_get_encoding, NULL, NULL, NULL },
-    { "closed", (getter)stream_false, NULL, NULL, NULL },
+static PyGetSetDef sink_getset[] = {
+    { "closed", (getter)sink_false, NULL, NULL, NULL },
+    { "name", (getter)sink_get_name, NULL, NULL, NULL },
+    { "mode", (getter)sink_get_mode, NULL, NULL, NULL },
     { NULL }
 };
 
@@ -349,49 +437,93 @@ static int module_init(void)
     return 0;
 }
 
-static PyTypeObject stream_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.LogStream",
-    .tp_basicsize = sizeof(pw_stream_t),
-    .tp_dealloc = (destructor)stream_dealloc,
-    .tp_repr = (reprfunc)stream_repr,
+static PyTypeObject sink_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.LogSink",
+    .tp_basicsize = sizeof(pw_sink_t),
+    .tp_dealloc = (destructor)sink_dealloc,
+    .tp_repr = (reprfunc)sink_repr,
     .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A text stream whose lines go to Apache's error log.",
-    .tp_methods = stream_methods,
-    .tp_getset = stream_getset,
+    .tp_doc = "A binary stream whose lines go to Apache's error log; "
+              "sys.stdout.buffer and friends.",
+    .tp_methods = sink_methods,
+    .tp_getset = sink_getset,
 };
 
-static PyObject *stream_new(int level, const char *name)
+/* GIL held.  A real io.TextIOWrapper over a LogSink: libraries get the
+ * whole text stream interface (.buffer, .encoding, .reconfigure(),
+ * fileno() raising io.UnsupportedOperation), and write_through hands each
+ * write() to the sink at once, which splits it into lines per thread. */
+static PyObject *stream_new(PyObject *io, int interp, int level, int kind,
+                            const char *name)
 {
-    pw_stream_t *self = PyObject_New(pw_stream_t, &stream_type);
+    pw_sink_t *sink = PyObject_New(pw_sink_t, &sink_type);
+    PyObject *text;
 
-    if (self) {
-        self->level = level;
-        self->name = name;
-        self->buf = NULL;
-        self->len = self->cap = 0;
+    if (sink == NULL) {
+        return NULL;
     }
-    return (PyObject *)self;
+    sink->level = level;
+    sink->kind = kind;
+    sink->interp = interp;
+    sink->name = name;
+    text = PyObject_CallMethod(io, "TextIOWrapper", "Osssii", sink, "utf-8",
+                               "backslashreplace", "\n", 1, 1);
+    Py_DECREF(sink);
+    return text;
 }
 
 int pw_log_init(server_rec *s, int interp)
 {
+    PyObject *io, *reg, *stdin_obj = NULL;
+    int rc = -1;
+
     main_server = s;
     child_pid = getpid();
-    if (PyType_Ready(&stream_type) < 0) {
+    pthread_once(&lines_once, lines_key_make);
+    if (PyType_Ready(&sink_type) < 0) {
         return -1;
     }
-    stream_stdout[interp] = stream_new(APLOG_WARNING, "stdout");
-    stream_stderr[interp] = stream_new(APLOG_ERR, "stderr");
-    stream_errors[interp] = stream_new(APLOG_ERR, "wsgi.errors");
-    if (!stream_stdout[interp] || !stream_stderr[interp]
-        || !stream_errors[interp]) {
+    io = PyImport_ImportModule("io");
+    if (io == NULL) {
         return -1;
+    }
+    /* isinstance(sys.stdout.buffer, io.BufferedIOBase), as with a real
+     * stdout. */
+    {
+        PyObject *base = PyObject_GetAttrString(io, "BufferedIOBase");
+        reg = base ? PyObject_CallMethod(base, "register", "O",
+                                         (PyObject *)&sink_type)
+                   : NULL;
+        Py_XDECREF(reg);
+        Py_XDECREF(base);
+        if (reg == NULL) {
+            goto done;
+        }
+    }
+    unsupported[interp] = PyObject_GetAttrString(io, "UnsupportedOperation");
+    stream_stdout[interp] = stream_new(io, interp, APLOG_WARNING,
+                                       SINK_STDOUT, "stdout");
+    stream_stderr[interp] = stream_new(io, interp, APLOG_ERR, SINK_STDERR,
+                                       "stderr");
+    stream_errors[interp] = stream_new(io, interp, APLOG_ERR, SINK_ERRORS,
+                                       "wsgi.errors");
+    /* Nothing to read: an empty stream, with the same interface. */
+    stdin_obj = PyObject_CallMethod(io, "StringIO", "s", "");
+    if (!unsupported[interp] || !stream_stdout[interp]
+        || !stream_stderr[interp] || !stream_errors[interp] || !stdin_obj) {
+        goto done;
     }
     if (PySys_SetObject("stdout", stream_stdout[interp]) < 0
-        || PySys_SetObject("stderr", stream_stderr[interp]) < 0) {
-        return -1;
+        || PySys_SetObject("stderr", stream_stderr[interp]) < 0
+        || PySys_SetObject("stdin", stdin_obj) < 0) {
+        goto done;
     }
-    return module_init();
+    rc = module_init();
+
+done:
+    Py_XDECREF(stdin_obj);
+    Py_DECREF(io);
+    return rc;
 }
 
 void pw_log_logging_hook(void)
@@ -419,15 +551,74 @@ void pw_log_fini(void)
 
     for (i = 0; i < sizeof(streams) / sizeof(streams[0]); i++) {
         if (streams[i]) {
-            Py_XDECREF(stream_flush((pw_stream_t *)streams[i], NULL));
+            PyObject *res = PyObject_CallMethod(streams[i], "flush", NULL);
+            Py_XDECREF(res);
+            PyErr_Clear();
         }
     }
+    lines_flush();
+}
+
+/* Lines formatted with the GIL held and written after it is released: a
+ * piped ErrorLog that blocks must stall only the thread that writes, not
+ * every thread waiting for the GIL.  Lines are NUL-separated in buf. */
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    int failed;
+} pw_lines_out_t;
+
+static void out_add(pw_lines_out_t *out, const char *prefix, const char *text,
+                    size_t n)
+{
+    size_t plen = strlen(prefix), need = out->len + plen + n + 1;
+
+    if (out->failed) {
+        return;
+    }
+    if (need > out->cap) {
+        size_t cap = need * 2;
+        char *buf = realloc(out->buf, cap);
+        if (buf == NULL) {
+            out->failed = 1;
+            return;
+        }
+        out->buf = buf;
+        out->cap = cap;
+    }
+    memcpy(out->buf + out->len, prefix, plen);
+    memcpy(out->buf + out->len + plen, text, n);
+    out->len += plen + n;
+    out->buf[out->len++] = '\0';
+}
+
+/* GIL held; returns with it, having released it for the writes. */
+static void out_write(pw_lines_out_t *out, request_rec *r, server_rec *s)
+{
+    Py_BEGIN_ALLOW_THREADS
+    {
+        size_t at = 0;
+        while (at < out->len) {
+            const char *line = out->buf + at;
+            if (r) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", line);
+            }
+            else {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
+            }
+            at += strlen(line) + 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    free(out->buf);
+    out->buf = NULL;
+    out->len = out->cap = 0;
 }
 
 /* The traceback's lines, each its own log line: the error log is read line
  * by line (grep, journald), and one entry with embedded newlines breaks
  * that. */
-static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
+static void log_traceback(pw_lines_out_t *out, PyObject *exc)
 {
     PyObject *lines, *item, *tb;
     PyObject **format = &format_exception[pw_interp_current()];
@@ -467,18 +658,24 @@ static void log_traceback(request_rec *r, server_rec *s, PyObject *exc)
                 nl = end;
             }
             if (nl > text) {
-                if (r) {
-                    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "PW0303: %.*s",
-                                  (int)(nl - text), text);
-                }
-                else {
-                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "PW0303: %.*s",
-                                 (int)(nl - text), text);
-                }
+                out_add(out, "PW0303: ", text, nl - text);
             }
         }
     }
     Py_DECREF(lines);
+}
+
+void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
+{
+    char line[2048];
+    va_list ap;
+
+    va_start(ap, fmt);
+    apr_vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    Py_BEGIN_ALLOW_THREADS
+        ap_log_rerror(APLOG_MARK, level, 0, r, "%s", line);
+    Py_END_ALLOW_THREADS
 }
 
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
@@ -486,7 +683,8 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
     PyObject *exc = PW_ERR_TAKE();
     PyObject *text = NULL;
     const char *type = "unknown error", *msg = "";
-    char what[1024];
+    pw_lines_out_t out = { NULL, 0, 0, 0 };
+    char what[1024], first[2048];
     va_list ap;
 
     va_start(ap, fmt);
@@ -502,17 +700,13 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
             msg = "(its message cannot be shown)";
         }
     }
-    if (r) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s%s%s", what, type,
-                      *msg ? ": " : "", msg);
-    }
-    else {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s %s%s%s", what, type,
-                     *msg ? ": " : "", msg);
-    }
+    apr_snprintf(first, sizeof(first), "%s %s%s%s", what, type,
+                 *msg ? ": " : "", msg);
+    out_add(&out, "", first, strlen(first));
     if (exc) {
-        log_traceback(r, s, exc);
+        log_traceback(&out, exc);
     }
+    out_write(&out, r, s);
     Py_XDECREF(text);
     Py_XDECREF(exc);
 }

@@ -16,6 +16,11 @@
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* GIL held.  One line about r at level, formatted now and written with
+ * the GIL released (a piped ErrorLog may block). */
+void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* GIL held, once per child after Python started: sys.stdout -> warn,
  * sys.stderr -> error.  Returns -1 with a Python error set on failure. */
 int pw_log_init(server_rec *s, int interp);
@@ -27,8 +32,10 @@ void pw_log_logging_hook(void);
 /* GIL held.  The wsgi.errors stream of an interpreter (borrowed). */
 PyObject *pw_log_errors(int interp);
 
-/* No GIL needed: tie this thread's Python log lines to r (NULL: none). */
-void pw_log_set_request(request_rec *r);
+/* GIL held: tie this thread's Python log lines to r (NULL: none), after
+ * logging what it left unfinished for the request before; returns that
+ * request, for a nested request to restore. */
+request_rec *pw_log_set_request(request_rec *r);
 
 /* GIL of main held, at child exit: flush what main's streams buffer. */
 void pw_log_fini(void);

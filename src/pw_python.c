@@ -319,26 +319,20 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* GIL of main held.  The ASGI apps' lifespan shutdown and their loops'
- * threads end before the interpreters do (a thread still running would
- * keep Py_EndInterpreter and Py_FinalizeEx waiting). */
+/* GIL of main held.  The ASGI apps' lifespan shutdown, and their loop's
+ * thread ended, before Python is (ASGI runs in main only: pw_asgi.h). */
 static void asgi_fini(void)
 {
-    int i, n = pw_config_interp_count();
-
-    for (i = n - 1; i >= 0; i--) {
-        if (pw_asgi_active(i) && pw_interp_enter(i) == 0) {
-            pw_asgi_fini(i, main_server);
-            pw_interp_enter(0);
-        }
+    if (pw_asgi_active(0)) {
+        pw_asgi_fini(0, main_server);
     }
 }
 
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
-    apr_interval_time_t waited;
     pthread_t tid;
+    int i, kept = 0;
     pthread_attr_t attr;
 
     if (!python_up) {
@@ -360,13 +354,35 @@ static apr_status_t python_cleanup(void *data)
     }
     pthread_attr_destroy(&attr);
 
-    if (pw_interp_acquire(0, &waited) == NULL) {
-        return APR_SUCCESS;
-    }
-    pw_interp_set_ready(0);
+    pw_interp_acquire_for_exit();
     asgi_fini();
     pw_log_fini();
-    pw_interp_end_all();
+    /* Declared ones and those made at run time (files served by handler). */
+    for (i = 1; i < PW_MAX_INTERPS; i++) {
+        long left = pw_interp_end(i);
+        if (left > 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                         "PW0106: sub-interpreter '%s' in pid %"
+                         APR_PID_T_FMT " still runs %ld thread(s) the "
+                         "application started (daemon threads) at exit; "
+                         "it is left to the process's exit, not ended "
+                         "under them, and Python is not finalised in "
+                         "this child (main's atexit handlers still ran)",
+                         i < pw_config_interp_count()
+                             ? pw_config_interp_name(i)
+                             : pw_interp_runtime_name(i),
+                         getpid(), left);
+            kept++;
+        }
+    }
+    if (kept) {
+        /* Py_FinalizeEx() aborts while a sub-interpreter lives: do the
+         * part of it apps rely on, in main, and let the process exit. */
+        PyRun_SimpleString("import threading, atexit\n"
+                           "threading._shutdown()\n"
+                           "atexit._run_exitfuncs()\n");
+        return APR_SUCCESS;
+    }
     if (Py_FinalizeEx() < 0) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                      "PW0103: "

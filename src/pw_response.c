@@ -380,10 +380,10 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
     if (self->busy) {
         /* The brigade is in another thread's pass: never touch it. */
         if (!self->failed) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "PW0313: %s: application '%s' sent body data "
-                          "from two threads at once",
-                          r->uri, self->target);
+            pw_log_rline(r, APLOG_ERR,
+                         "PW0313: %s: application '%s' sent body data "
+                         "from two threads at once",
+                         r->uri, self->target);
         }
         self->failed = 1;
         return -1;
@@ -392,8 +392,7 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
         return self->gone ? -1 : 0;
     }
     if (self->declared >= 0 && self->sent + (apr_off_t)len > self->declared) {
-        ap_log_rerror(
-            APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
             "PW0308: %s: application"
             " '%s' sent more than its Content-Length of %" APR_OFF_T_FMT
             " bytes; the rest is dropped",
@@ -440,7 +439,7 @@ static int check_item(pw_resp_t *self, PyObject *item)
 {
     if (PyBytes_Check(item)) {
         if (!self->started) {
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+            pw_log_rline(self->r, APLOG_ERR,
                           "PW0306: %s: "
                           "application '%s' produced body data before "
                           "calling start_response",
@@ -450,7 +449,7 @@ static int check_item(pw_resp_t *self, PyObject *item)
         }
         return 0;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, self->r,
+    pw_log_rline(self->r, APLOG_ERR,
                   "PW0305: %s: "
                   "application '%s' returned an item of type %s, expected "
                   "bytes (PEP 3333)",
@@ -612,7 +611,7 @@ static void close_result(pw_resp_t *self, PyObject *result)
 static void app_stopped_on_body(pw_resp_t *self)
 {
     PyErr_Clear();
-    ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, self->r,
+    pw_log_rline(self->r, APLOG_INFO,
                   "PW0312: %s: application '%s' stopped on the broken "
                   "request body (HTTP %d)",
                   self->r->uri, self->target, pw_input_error(self->input));
@@ -740,7 +739,7 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     }
 
     if (rc == 0 && !self->started) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
                       "PW0306: %s: application"
                       " '%s' returned without calling start_response",
                       r->uri, self->target);
@@ -752,7 +751,7 @@ int pw_response_send(PyObject *start_response, PyObject *result)
     if (rc == 0 && self->declared >= 0 && self->sent < self->declared
         && !r->header_only && self->status != HTTP_NO_CONTENT
         && self->status != HTTP_NOT_MODIFIED) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+        pw_log_rline(r, APLOG_ERR,
                       "PW0307: %s: application"
                       " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
                       "sent %" APR_OFF_T_FMT " bytes; connection closed",
