@@ -137,8 +137,9 @@ const command_rec pw_config_cmds[] = {
     AP_INIT_TAKE_ARGV(
         "PyWSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF | OR_ALL,
         "URL-PATH TARGET [callable=NAME] [interpreter=NAME] "
-        "[python-path=DIR:DIR]: serve the WSGI application TARGET (a script "
-        "file or package.module:callable) at URL-PATH"),
+        "[python-path=DIR:DIR] [interface=wsgi|asgi]: serve the WSGI (or "
+        "ASGI) application TARGET (a script file or package.module:callable) "
+        "at URL-PATH"),
     AP_INIT_TAKE1(
         "PyWSGIInterpreter", cmd_interpreter, NULL,
         RSRC_CONF | ACCESS_CONF | OR_ALL,
@@ -323,7 +324,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     apr_size_t len;
     pw_route_t *route;
     const pw_target_t *app;
-    int i, interp = -1;
+    int i, interp = -1, asgi = 0;
 
     if ((err = admin_only(cmd, PW_AT_SERVER)) != NULL) {
         return err;
@@ -361,15 +362,38 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
         else if (strncmp(argv[i], "python-path=", 12) == 0 && argv[i][12]) {
             python_path = argv[i] + 12;
         }
+        else if (strncmp(argv[i], "interface=", 10) == 0) {
+            if (strcmp(argv[i] + 10, "asgi") == 0) {
+                asgi = 1;
+            }
+            else if (strcmp(argv[i] + 10, "wsgi") == 0) {
+                asgi = 0;
+            }
+            else {
+                return apr_psprintf(cmd->pool,
+                                    "%s: interface= must be wsgi (the "
+                                    "default) or asgi, not '%s'",
+                                    name, argv[i] + 10);
+            }
+        }
         else {
             return apr_psprintf(cmd->pool,
                                 "%s: unknown option '%s' (known: "
                                 "callable=NAME, interpreter=NAME, "
-                                "python-path=DIR:DIR)",
+                                "python-path=DIR:DIR, interface=wsgi|asgi)",
                                 name, argv[i]);
         }
     }
 
+    if (asgi && interp > 0) {
+        /* Python 3.11's _asyncio keeps the running loop in state shared by
+         * all interpreters: two loops in two interpreters clash. */
+        return apr_psprintf(cmd->pool,
+                            "%s: interface=asgi runs in the main interpreter "
+                            "only (asyncio cannot run a loop in each of two "
+                            "interpreters); drop interpreter=%s",
+                            name, interp_names[interp]);
+    }
     app = target_declare(cmd->pool, argv[1], callable, python_path, &err);
     if (app == NULL) {
         return apr_psprintf(cmd->pool, "%s: %s", name, err);
@@ -397,6 +421,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
     route->url_len = len;
     route->target = app;
     route->interp = interp;
+    route->asgi = asgi;
     route->server = cmd->server;
     routes_sort(conf->routes);
     return NULL;

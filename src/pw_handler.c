@@ -13,6 +13,7 @@
  */
 #include "pw_handler.h"
 #include "pw_app.h"
+#include "pw_asgi.h"
 #include "pw_config.h"
 #include "pw_environ.h"
 #include "pw_guard.h"
@@ -292,6 +293,10 @@ static int run_app(request_rec *r, pw_route_t *route,
     }
     input = pw_input_new(r, spool);
     start = input ? pw_response_new(r, target, input) : NULL;
+    if (start && route->asgi) {
+        status = pw_asgi_run(r, route, rc, app, input, start);
+        goto done;
+    }
     environ = start ? pw_environ_build(r, route, rc, input,
                                        pw_input_spooled_length(input))
                     : NULL;

@@ -30,6 +30,7 @@
  */
 #include "pw_python.h"
 #include "pw_app.h"
+#include "pw_asgi.h"
 #include "pw_config.h"
 #include "pw_environ.h"
 #include "pw_input.h"
@@ -318,6 +319,15 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
+/* GIL of main held.  The ASGI apps' lifespan shutdown, and their loop's
+ * thread ended, before Python is (ASGI runs in main only: pw_asgi.h). */
+static void asgi_fini(void)
+{
+    if (pw_asgi_active(0)) {
+        pw_asgi_fini(0, main_server);
+    }
+}
+
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
@@ -345,6 +355,7 @@ static apr_status_t python_cleanup(void *data)
     pthread_attr_destroy(&attr);
 
     pw_interp_acquire_for_exit();
+    asgi_fini();
     pw_log_fini();
     /* Declared ones and those made at run time (files served by handler). */
     for (i = 1; i < PW_MAX_INTERPS; i++) {

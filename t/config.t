@@ -32,6 +32,8 @@ PyWSGIPassAuthorization On
 PyWSGIScriptAlias /script $app
 PyWSGIScriptAlias /alt $app callable=alt_application
 PyWSGIScriptAlias /module pwtest.envdump:application
+PyWSGIScriptAlias /asgi pwtest.envdump:application interface=asgi
+PyWSGIScriptAlias /wsgi pwtest.envdump:application interface=wsgi
 PyWSGIScriptAlias / pwtest.envdump
 <VirtualHost 127.0.0.1:8599>
     PyWSGIScriptAlias /vhost $app
@@ -65,6 +67,13 @@ EOF
     ['PyWSGIScriptAlias with a bad option',
      "PyWSGIScriptAlias /x $app foo=bar\n", 'non-zero',
      qr/PyWSGIScriptAlias\b.*foo/],
+    ['PyWSGIScriptAlias with interface= neither wsgi nor asgi',
+     "PyWSGIScriptAlias /x $app interface=rsgi\n", 'non-zero',
+     qr/PyWSGIScriptAlias: interface= must be wsgi \(the default\) or asgi, not 'rsgi'/],
+    ['PyWSGIScriptAlias interface=asgi in a sub-interpreter',
+     "PyWSGIScriptAlias /x pwtest.envdump interface=asgi interpreter=iso\n",
+     'non-zero',
+     qr/PyWSGIScriptAlias: interface=asgi runs in the main interpreter only.*drop interpreter=iso/],
     ['PyWSGIVirtualEnv inside <VirtualHost>',
      "<VirtualHost 127.0.0.1:8599>\n    PyWSGIVirtualEnv $venv\n</VirtualHost>\n",
      'non-zero', qr/PyWSGIVirtualEnv/],

@@ -5,4 +5,5 @@ from . import views
 urlpatterns = [
     path("", views.index),
     path("form/", views.form),
+    path("async/", views.async_view),
 ]

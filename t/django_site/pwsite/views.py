@@ -1,3 +1,5 @@
+import asyncio
+
 from django.http import HttpResponse, JsonResponse
 from django.template import engines
 
@@ -21,3 +23,10 @@ def form(request):
                              "method": request.method})
     template = engines["django"].from_string(FORM)
     return HttpResponse(template.render({}, request))
+
+
+async def async_view(request):
+    """An async view (Django >= 3.1), served through pwsite.asgi (t/asgi.t)."""
+    await asyncio.sleep(0)
+    return HttpResponse(f"async django n={request.GET.get('n')} "
+                        f"path={request.path}", content_type="text/plain")

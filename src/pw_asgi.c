@@ -1,0 +1,786 @@
+/*
+ * pw_asgi.c: ASGI 3 applications (PyWSGIScriptAlias ... interface=asgi).
+ *
+ * Here: the http scope of a request, built from request_rec as
+ * pw_environ.c builds the environ; one asyncio event loop per interpreter
+ * per child, in a thread of its own, started on the first ASGI request;
+ * the lifespan protocol once per app per child (startup before its first
+ * request, shutdown in the lifecycle's bounded exit).  The Python half is
+ * the bridge below (one copy per interpreter, never in sys.modules).
+ *
+ * How a request runs (the "simple form", the one every MPM uses for now):
+ * the Apache thread submits the app's coroutine to the loop and then waits
+ * on a queue, GIL released, for what the app asks; it reads body chunks
+ * (receive()) through wsgi.input and sends the response (send()) through
+ * start_response and write() of pw_response.c, so the body limits, the
+ * status and header checks and the output buckets are those of WSGI.  The
+ * app's own awaiting happens in the loop thread, but its Apache thread is
+ * held until the response is done.
+ *
+ * Locking: everything here runs with the GIL of the request's interpreter;
+ * the loop thread is a Python thread of that interpreter.  The bridge's
+ * own locks (loop start, lifespan start) are Python locks, waited for
+ * with the GIL released.
+ */
+#include "pw_asgi.h"
+#include "pw_log.h"
+#include "pw_response.h"
+#include "http_core.h"
+#include <unistd.h>
+
+APLOG_USE_MODULE(pywsgi);
+
+static const char bridge_src[] =
+    "# mod_pywsgi's ASGI bridge (src/pw_asgi.c), one copy per interpreter.\n"
+    "# The loop thread runs the apps; the Apache thread of each request\n"
+    "# waits on a queue for what its app asks: a body chunk, a message to\n"
+    "# send.\n"
+    "import asyncio\n"
+    "import concurrent.futures\n"
+    "import queue\n"
+    "import threading\n"
+    "\n"
+    "CHUNK = 65536\n"
+    "\n"
+    "\n"
+    "class ProtocolError(Exception):\n"
+    "  \"\"\"The app broke the protocol: one log line, no traceback.\"\"\"\n"
+    "\n"
+    "\n"
+    "_loop = None\n"
+    "_thread = None\n"
+    "_loop_lock = threading.Lock()\n"
+    "_lifespan_lock = threading.Lock()\n"
+    "_lifespans = {}\n"
+    "\n"
+    "\n"
+    "def _run(lp):\n"
+    "  asyncio.set_event_loop(lp)\n"
+    "  try:\n"
+    "    lp.run_forever()\n"
+    "    lp.run_until_complete(lp.shutdown_asyncgens())\n"
+    "  finally:\n"
+    "    lp.close()\n"
+    "\n"
+    "\n"
+    "def _get_loop():\n"
+    "  global _loop, _thread\n"
+    "  if _loop is None:\n"
+    "    with _loop_lock:\n"
+    "      if _loop is None:\n"
+    "        lp = asyncio.new_event_loop()\n"
+    "        t = threading.Thread(target=_run, args=(lp,), daemon=True,\n"
+    "                   name=\"mod_pywsgi asyncio\")\n"
+    "        t.start()\n"
+    "        _thread = t\n"
+    "        _loop = lp\n"
+    "  return _loop\n"
+    "\n"
+    "\n"
+    "def _alive():\n"
+    "  if not _thread.is_alive():\n"
+    "    raise RuntimeError(\"the asyncio loop thread of this interpreter \"\n"
+    "                       \"has ended (see the log above)\")\n"
+    "\n"
+    "\n"
+    "def _wait(fut):\n"
+    "  # In short steps: PyWSGIRequestTimeout's exception lands in between,\n"
+    "  # and a loop thread that died is noticed.\n"
+    "  while not fut.done():\n"
+    "    concurrent.futures.wait((fut,), 0.5)\n"
+    "    _alive()\n"
+    "  return fut.result()\n"
+    "\n"
+    "\n"
+    "def _get(chan):\n"
+    "  while True:\n"
+    "    try:\n"
+    "      return chan.get(timeout=0.5)\n"
+    "    except queue.Empty:\n"
+    "      _alive()\n"
+    "\n"
+    "\n"
+    "def _resolve(f, value):\n"
+    "  if not f.done():\n"
+    "    f.set_result(value)\n"
+    "\n"
+    "\n"
+    "def _fail(f, exc):\n"
+    "  if not f.done():\n"
+    "    f.set_exception(exc)\n"
+    "\n"
+    "\n"
+    "def _first(f, value):\n"
+    "  if not f.done():\n"
+    "    f.set_result(value)\n"
+    "\n"
+    "\n"
+    "def _describe(e):\n"
+    "  return \"%s: %s\" % (type(e).__name__, e)\n"
+    "\n"
+    "\n"
+    "class _Lifespan:\n"
+    "  def __init__(self, app):\n"
+    "    self.app = app\n"
+    "    self.state = {}\n"
+    "    self.started = concurrent.futures.Future()\n"
+    "    self.stopped = concurrent.futures.Future()\n"
+    "    self.inbox = None\n"
+    "    self.outcome = None\n"
+    "\n"
+    "  async def run(self):\n"
+    "    self.inbox = asyncio.Queue()\n"
+    "    self.inbox.put_nowait({\"type\": \"lifespan.startup\"})\n"
+    "    scope = {\"type\": \"lifespan\",\n"
+    "         \"asgi\": {\"version\": \"3.0\", \"spec_version\": \"2.0\"},\n"
+    "         \"state\": self.state}\n"
+    "    try:\n"
+    "      await self.app(scope, self.inbox.get, self.send)\n"
+    "    except BaseException as e:\n"
+    "      # Before the startup answer: \"auto\", as uvicorn does — an app\n"
+    "      # that raises on the lifespan scope does without it.\n"
+    "      _first(self.started, (\"unsupported\", _describe(e)))\n"
+    "      _first(self.stopped, (\"failed\", _describe(e)))\n"
+    "    _first(self.started, (\"unsupported\",\n"
+    "                \"it returned without answering \"\n"
+    "                \"lifespan.startup\"))\n"
+    "    _first(self.stopped, (\"ok\", \"\"))\n"
+    "\n"
+    "  async def send(self, message):\n"
+    "    t = message.get(\"type\")\n"
+    "    if t == \"lifespan.startup.complete\":\n"
+    "      _first(self.started, (\"ok\", \"\"))\n"
+    "    elif t == \"lifespan.startup.failed\":\n"
+    "      why = str(message.get(\"message\", \"\"))\n"
+    "      _first(self.started, (\"failed\", why))\n"
+    "    elif t == \"lifespan.shutdown.complete\":\n"
+    "      _first(self.stopped, (\"ok\", \"\"))\n"
+    "    elif t == \"lifespan.shutdown.failed\":\n"
+    "      why = str(message.get(\"message\", \"\"))\n"
+    "      _first(self.stopped, (\"failed\", why))\n"
+    "    else:\n"
+    "      raise ProtocolError(\"unexpected lifespan message %r\" % (t,))\n"
+    "\n"
+    "\n"
+    "def lifespan(key, app):\n"
+    "  # (first time?, \"ok\"|\"unsupported\"|\"failed\", detail, state|None)\n"
+    "  ls = _lifespans.get(key)\n"
+    "  if ls is None:\n"
+    "    with _lifespan_lock:\n"
+    "      ls = _lifespans.get(key)\n"
+    "      if ls is None:\n"
+    "        ls = _Lifespan(app)\n"
+    "        asyncio.run_coroutine_threadsafe(ls.run(), _get_loop())\n"
+    "        ls.outcome, detail = _wait(ls.started)\n"
+    "        _lifespans[key] = ls\n"
+    "        return (True, ls.outcome, detail,\n"
+    "            ls.state if ls.outcome == \"ok\" else None)\n"
+    "  state = ls.state if ls.outcome == \"ok\" else None\n"
+    "  return (False, ls.outcome, \"\", state)\n"
+    "\n"
+    "\n"
+    "async def _cancel_all():\n"
+    "  me = asyncio.current_task()\n"
+    "  tasks = [t for t in asyncio.all_tasks() if t is not me]\n"
+    "  for t in tasks:\n"
+    "    t.cancel()\n"
+    "  await asyncio.gather(*tasks, return_exceptions=True)\n"
+    "\n"
+    "\n"
+    "def shutdown():\n"
+    "  # Child exit: [(key, outcome, detail)] of each lifespan shutdown.\n"
+    "  lp = _loop\n"
+    "  out = []\n"
+    "  if lp is None:\n"
+    "    return out\n"
+    "  for key, ls in list(_lifespans.items()):\n"
+    "    if ls.outcome != \"ok\":\n"
+    "      continue\n"
+    "    lp.call_soon_threadsafe(ls.inbox.put_nowait,\n"
+    "                {\"type\": \"lifespan.shutdown\"})\n"
+    "    out.append((key,) + _wait(ls.stopped))\n"
+    "  _lifespans.clear()\n"
+    "  _wait(asyncio.run_coroutine_threadsafe(_cancel_all(), lp))\n"
+    "  lp.call_soon_threadsafe(lp.stop)\n"
+    "  _thread.join()\n"
+    "  return out\n"
+    "\n"
+    "\n"
+    "class _Request:\n"
+    "  __slots__ = (\"chan\", \"loop\", \"ended\")\n"
+    "\n"
+    "  def __init__(self, chan, lp):\n"
+    "    self.chan = chan\n"
+    "    self.loop = lp\n"
+    "    self.ended = False\n"
+    "\n"
+    "  async def receive(self):\n"
+    "    if self.ended:\n"
+    "      return {\"type\": \"http.disconnect\"}\n"
+    "    f = self.loop.create_future()\n"
+    "    self.chan.put((\"r\", f))\n"
+    "    return await f\n"
+    "\n"
+    "  async def send(self, message):\n"
+    "    if self.ended:\n"
+    "      raise OSError(\"the request is over\")\n"
+    "    f = self.loop.create_future()\n"
+    "    self.chan.put((\"s\", message, f))\n"
+    "    await f\n"
+    "\n"
+    "\n"
+    "async def _call(app, scope, receive, send):\n"
+    "  await app(scope, receive, send)\n"
+    "\n"
+    "\n"
+    "class _Response:\n"
+    "  # The Apache side of one request: runs in the request's thread.\n"
+    "\n"
+    "  def __init__(self, start_response, finish):\n"
+    "    self.start_response = start_response\n"
+    "    self.finish = finish\n"
+    "    self.write = None\n"
+    "    self.state = 0  # 0: not started, 1: started, 2: complete\n"
+    "    self.rc = 0\n"
+    "\n"
+    "  def handle(self, message):\n"
+    "    t = message.get(\"type\") if isinstance(message, dict) else None\n"
+    "    if t == \"http.response.start\":\n"
+    "      if self.state:\n"
+    "        raise ProtocolError(\"sent http.response.start twice\")\n"
+    "      status = message.get(\"status\")\n"
+    "      if not isinstance(status, int) or isinstance(status, bool) \\\n"
+    "          or not 100 <= status <= 999:\n"
+    "        raise ProtocolError(\"status %r is not an HTTP status code\"\n"
+    "                  % (status,))\n"
+    "      if status < 200:\n"
+    "        raise ProtocolError(\"final status %d is informational (1xx)\"\n"
+    "                  % status)\n"
+    "      headers = []\n"
+    "      for h in message.get(\"headers\", ()):\n"
+    "        try:\n"
+    "          name, value = h\n"
+    "        except (TypeError, ValueError):\n"
+    "          raise ProtocolError(\"header %r is not a [name, value] \"\n"
+    "                    \"pair\" % (h,)) from None\n"
+    "        if not isinstance(name, bytes) \\\n"
+    "            or not isinstance(value, bytes):\n"
+    "          raise ProtocolError(\"header %r: name and value must be \"\n"
+    "                    \"bytes\" % (h,))\n"
+    "        headers.append((name.decode(\"latin-1\"),\n"
+    "                value.decode(\"latin-1\")))\n"
+    "      try:\n"
+    "        self.write = self.start_response(str(status), headers)\n"
+    "      except (TypeError, ValueError) as e:\n"
+    "        raise ProtocolError(str(e)) from None\n"
+    "      self.state = 1\n"
+    "    elif t == \"http.response.body\":\n"
+    "      if self.state == 0:\n"
+    "        raise ProtocolError(\"sent http.response.body before \"\n"
+    "                  \"http.response.start\")\n"
+    "      if self.state == 2:\n"
+    "        raise ProtocolError(\"sent http.response.body after the \"\n"
+    "                  \"response was complete\")\n"
+    "      body = message.get(\"body\", b\"\")\n"
+    "      if not isinstance(body, bytes):\n"
+    "        raise ProtocolError(\"http.response.body: body must be \"\n"
+    "                  \"bytes, not %s\" % type(body).__name__)\n"
+    "      if message.get(\"more_body\", False):\n"
+    "        if body:\n"
+    "          self.write(body)\n"
+    "      else:\n"
+    "        self.state = 2\n"
+    "        self.rc = self.finish(self.start_response, body)\n"
+    "    else:\n"
+    "      raise ProtocolError(\"sent a message of type %r (expected \"\n"
+    "                \"http.response.start or http.response.body)\"\n"
+    "                % (t,))\n"
+    "\n"
+    "\n"
+    "def serve(app, scope, state, body, start_response, finish):\n"
+    "  \"\"\"Serve one request; returns the handler's status, -1 when the\n"
+    "  request body broke (the client's error), or the exception the app\n"
+    "  raised; raises ProtocolError for what it did wrong.\"\"\"\n"
+    "  lp = _get_loop()\n"
+    "  if state is not None:\n"
+    "    scope[\"state\"] = state.copy()\n"
+    "  chan = queue.SimpleQueue()\n"
+    "  req = _Request(chan, lp)\n"
+    "  resp = _Response(start_response, finish)\n"
+    "  fut = asyncio.run_coroutine_threadsafe(\n"
+    "    _call(app, scope, req.receive, req.send), lp)\n"
+    "  fut.add_done_callback(lambda _: chan.put((\"d\",)))\n"
+    "  call = lp.call_soon_threadsafe\n"
+    "  disconnect = {\"type\": \"http.disconnect\"}\n"
+    "  body_done = gone = broken = False\n"
+    "  waiting = []\n"
+    "  perr = None\n"
+    "  try:\n"
+    "    while True:\n"
+    "      item = _get(chan)\n"
+    "      kind = item[0]\n"
+    "      if kind == \"d\":\n"
+    "        break\n"
+    "      if kind == \"r\":\n"
+    "        f = item[1]\n"
+    "        if gone or perr is not None or resp.state == 2:\n"
+    "          call(_resolve, f, disconnect)\n"
+    "        elif body_done:\n"
+    "          # Nothing more to read: the next event is the\n"
+    "          # disconnect, once the response is out.\n"
+    "          waiting.append(f)\n"
+    "        else:\n"
+    "          try:\n"
+    "            data = body.read(CHUNK)\n"
+    "          except OSError:\n"
+    "            broken = gone = True\n"
+    "            call(_resolve, f, disconnect)\n"
+    "            continue\n"
+    "          body_done = len(data) < CHUNK\n"
+    "          call(_resolve, f, {\"type\": \"http.request\", \"body\": data,\n"
+    "                     \"more_body\": not body_done})\n"
+    "        continue\n"
+    "      message, f = item[1], item[2]\n"
+    "      if gone or perr is not None:\n"
+    "        call(_fail, f, OSError(\"the response is over\"))\n"
+    "        continue\n"
+    "      try:\n"
+    "        resp.handle(message)\n"
+    "      except ProtocolError as e:\n"
+    "        perr = e\n"
+    "        call(_fail, f, e)\n"
+    "        fut.cancel()\n"
+    "        continue\n"
+    "      except OSError as e:  # write(): the client went away\n"
+    "        gone = True\n"
+    "        call(_fail, f, e)\n"
+    "        continue\n"
+    "      call(_resolve, f, None)\n"
+    "      if resp.state == 2:\n"
+    "        for w in waiting:\n"
+    "          call(_resolve, w, disconnect)\n"
+    "        waiting = []\n"
+    "  except BaseException:\n"
+    "    # PyWSGIRequestTimeout (or worse): stop the app, then report.\n"
+    "    req.ended = True\n"
+    "    fut.cancel()\n"
+    "    for w in waiting:\n"
+    "      call(_resolve, w, disconnect)\n"
+    "    concurrent.futures.wait((fut,), 1.0)\n"
+    "    raise\n"
+    "  req.ended = True\n"
+    "  for w in waiting:\n"
+    "    call(_resolve, w, disconnect)\n"
+    "  if perr is not None:\n"
+    "    raise perr\n"
+    "  exc = fut.exception()\n"
+    "  if exc is not None and not broken \\\n"
+    "      and not (gone and isinstance(exc, OSError)):\n"
+    "    # Handed back, not raised: the traceback then starts in the app.\n"
+    "    tb = exc.__traceback__\n"
+    "    if tb is not None and tb.tb_frame.f_code is _call.__code__:\n"
+    "      exc = exc.with_traceback(tb.tb_next)\n"
+    "    return exc\n"
+    "  if broken and resp.state == 0:\n"
+    "    return -1\n"
+    "  if gone:\n"
+    "    return resp.rc\n"
+    "  if resp.state == 0:\n"
+    "    raise ProtocolError(\"returned without sending \"\n"
+    "                        \"http.response.start\")\n"
+    "  if resp.state == 1:\n"
+    "    raise ProtocolError(\"returned before its response was complete \"\n"
+    "              \"(the last http.response.body had more_body)\")\n"
+    "  return resp.rc\n";
+
+/* The bridge of one interpreter: its functions, made on first use. */
+typedef struct {
+    PyObject *serve, *lifespan, *shutdown, *protocol_error, *finish;
+} bridge_t;
+
+static bridge_t bridges[PW_MAX_INTERPS];
+static int put(PyObject *d, const char *key, PyObject *value);
+static int active[PW_MAX_INTERPS];
+
+/* _finish(start_response, body): the last http.response.body, sent with
+ * the end of the response (Apache can then set Content-Length). */
+static PyObject *bridge_finish(PyObject *self, PyObject *const *args,
+                               Py_ssize_t nargs)
+{
+    PyObject *list;
+    int rc;
+
+    if (nargs != 2 || !PyBytes_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_finish(start_response, bytes)");
+        return NULL;
+    }
+    list = PyList_New(1);
+    if (list == NULL) {
+        return NULL;
+    }
+    PyList_SET_ITEM(list, 0, Py_NewRef(args[1]));
+    rc = pw_response_send(args[0], list);
+    Py_DECREF(list);
+    return PyLong_FromLong(rc);
+}
+
+static PyMethodDef finish_def = { "_finish",
+                                  (PyCFunction)(void (*)(void))bridge_finish,
+                                  METH_FASTCALL, NULL };
+
+/* GIL of interp held.  The bridge, run once per interpreter; NULL with a
+ * Python error set. */
+static bridge_t *bridge_get(int interp)
+{
+    bridge_t *b = &bridges[interp], nb = { 0 };
+    PyObject *code = NULL, *ns = NULL, *res = NULL;
+
+    if (b->serve) {
+        return b;
+    }
+    ns = PyDict_New();
+    if (ns == NULL
+        || PyDict_SetItemString(ns, "__builtins__", PyEval_GetBuiltins()) < 0
+        || put(ns, "__name__", PyUnicode_FromString("mod_pywsgi.asgi")) < 0) {
+        goto done;
+    }
+    code =
+        Py_CompileString(bridge_src, "<mod_pywsgi asgi bridge>", Py_file_input);
+    /* Imports asyncio: may release the GIL, so another thread may have
+     * made its bridge meanwhile (then this one is dropped unused: its loop
+     * starts only on first use). */
+    res = code ? PyEval_EvalCode(code, ns, ns) : NULL;
+    if (res == NULL) {
+        goto done;
+    }
+    if (b->serve) {
+        goto done;
+    }
+    nb.serve = Py_XNewRef(PyDict_GetItemString(ns, "serve"));
+    nb.lifespan = Py_XNewRef(PyDict_GetItemString(ns, "lifespan"));
+    nb.shutdown = Py_XNewRef(PyDict_GetItemString(ns, "shutdown"));
+    nb.protocol_error = Py_XNewRef(PyDict_GetItemString(ns, "ProtocolError"));
+    nb.finish = PyCFunction_New(&finish_def, NULL);
+    if (!nb.serve || !nb.lifespan || !nb.shutdown || !nb.protocol_error
+        || !nb.finish) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_RuntimeError, "ASGI bridge incomplete");
+        }
+        Py_XDECREF(nb.serve);
+        Py_XDECREF(nb.lifespan);
+        Py_XDECREF(nb.shutdown);
+        Py_XDECREF(nb.protocol_error);
+        Py_XDECREF(nb.finish);
+        goto done;
+    }
+    *b = nb;
+    active[interp] = 1;
+
+done:
+    Py_XDECREF(res);
+    Py_XDECREF(code);
+    Py_XDECREF(ns);
+    return b->serve ? b : NULL;
+}
+
+/* d[key] = value, stealing value (NULL: a failed conversion). */
+static int put(PyObject *d, const char *key, PyObject *value)
+{
+    int rc;
+
+    if (value == NULL) {
+        return -1;
+    }
+    rc = PyDict_SetItemString(d, key, value);
+    Py_DECREF(value);
+    return rc;
+}
+
+static PyObject *str_of(const char *s)
+{
+    return PyUnicode_DecodeLatin1(s, strlen(s), NULL);
+}
+
+/* The request headers as ASGI wants them: [(lower-case name, value)] as
+ * bytes, in the order they came.  Authorization only with
+ * PyWSGIPassAuthorization On, as for WSGI (Apache may have used it). */
+static PyObject *scope_headers(request_rec *r, int pass_auth)
+{
+    const apr_array_header_t *arr = apr_table_elts(r->headers_in);
+    const apr_table_entry_t *e = (const apr_table_entry_t *)arr->elts;
+    PyObject *list = PyList_New(0);
+    int i;
+
+    for (i = 0; list && i < arr->nelts; i++) {
+        PyObject *h;
+        char *name;
+
+        if (e[i].key == NULL || e[i].val == NULL) {
+            continue;
+        }
+        if (!pass_auth && strcasecmp(e[i].key, "Authorization") == 0) {
+            continue;
+        }
+        name = apr_pstrdup(r->pool, e[i].key);
+        ap_str_tolower(name);
+        h = Py_BuildValue("(y#y#)", name, (Py_ssize_t)strlen(name), e[i].val,
+                          (Py_ssize_t)strlen(e[i].val));
+        if (h == NULL || PyList_Append(list, h) < 0) {
+            Py_CLEAR(list);
+        }
+        Py_XDECREF(h);
+    }
+    return list;
+}
+
+/* GIL held.  The http scope of r (new reference), or NULL with a Python
+ * error set. */
+static PyObject *scope_build(request_rec *r, const pw_route_t *route,
+                             const pw_request_conf_t *rc)
+{
+    conn_rec *c = r->connection;
+    PyObject *d = PyDict_New();
+    const char *version, *raw = r->unparsed_uri;
+    const char *path = r->uri + route->url_len;
+    apr_size_t raw_len;
+    apr_uri_t u;
+
+    if (d == NULL) {
+        return NULL;
+    }
+    /* r->parsed_uri.path shares its bytes with r->uri, which Apache has
+     * percent-decoded in place: the raw path comes from the request line
+     * (absolute-form "GET http://host/p" parsed once more). */
+    if (raw[0] != '/' && apr_uri_parse(r->pool, raw, &u) == APR_SUCCESS) {
+        raw = u.path ? u.path : "/";
+    }
+    raw_len = strcspn(raw, "?");
+    if (r->proto_num >= HTTP_VERSION(2, 0)) {
+        version = "2";
+    }
+    else if (r->proto_num == HTTP_VERSION(1, 0)) {
+        version = "1.0";
+    }
+    else {
+        version = "1.1";
+    }
+    /* path is r->uri past the mount, percent-decoded by Apache (as
+     * PATH_INFO); a byte that is not UTF-8 becomes U+FFFD, as uvicorn
+     * does.  raw_path is the whole path as the client sent it. */
+    if (put(d, "type", str_of("http")) < 0
+        || put(d, "asgi",
+               Py_BuildValue("{s:s,s:s}", "version", "3.0", "spec_version",
+                             "2.3"))
+               < 0
+        || put(d, "http_version", str_of(version)) < 0
+        || put(d, "method", str_of(r->method)) < 0
+        || put(d, "scheme", str_of(PW_CONN_IS_TLS(c) ? "https" : "http")) < 0
+        || put(d, "path",
+               PyUnicode_DecodeUTF8(path, (Py_ssize_t)strlen(path), "replace"))
+               < 0
+        || put(d, "raw_path",
+               PyBytes_FromStringAndSize(raw, (Py_ssize_t)raw_len))
+               < 0
+        || put(d, "query_string", PyBytes_FromString(r->args ? r->args : ""))
+               < 0
+        || put(d, "root_path",
+               PyUnicode_DecodeUTF8(route->url, (Py_ssize_t)route->url_len,
+                                    "replace"))
+               < 0
+        || put(d, "headers", scope_headers(r, rc->pass_authorization)) < 0
+        || put(d, "client",
+               Py_BuildValue("(si)", r->useragent_ip,
+                             r->useragent_addr ? r->useragent_addr->port
+                                               : c->client_addr->port))
+               < 0
+        || put(d, "server",
+               Py_BuildValue("(si)", c->local_ip, c->local_addr->port))
+               < 0) {
+        Py_DECREF(d);
+        return NULL;
+    }
+    return d;
+}
+
+/* A str from the bridge, for a log line. */
+static const char *text(PyObject *s)
+{
+    const char *t = s && PyUnicode_Check(s) ? PyUnicode_AsUTF8(s) : NULL;
+
+    if (t == NULL) {
+        PyErr_Clear();
+        return "?";
+    }
+    return t;
+}
+
+/* GIL held.  Start the app's lifespan on its first request in this child.
+ * Returns 0 to serve (*state: the lifespan state dict or None, new
+ * reference), or -1 after logging why not. */
+static int lifespan(request_rec *r, bridge_t *b, const char *target,
+                    PyObject *app, PyObject **state)
+{
+    PyObject *res = PyObject_CallFunction(b->lifespan, "sO", target, app);
+    const char *outcome, *detail;
+    int first, rc = 0;
+
+    if (res == NULL || !PyTuple_Check(res) || PyTuple_GET_SIZE(res) != 4) {
+        pw_log_exception(r, r->server,
+                         "PW0802: %s: the lifespan startup of ASGI "
+                         "application '%s' did not finish:",
+                         r->uri, target);
+        Py_XDECREF(res);
+        return -1;
+    }
+    first = PyObject_IsTrue(PyTuple_GET_ITEM(res, 0));
+    outcome = text(PyTuple_GET_ITEM(res, 1));
+    detail = text(PyTuple_GET_ITEM(res, 2));
+    if (strcmp(outcome, "failed") == 0) {
+        if (first) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0802: ASGI application '%s' answered "
+                          "lifespan.startup.failed in pid %" APR_PID_T_FMT
+                          ": %s",
+                          target, getpid(), detail);
+        }
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0804: %s: ASGI application '%s' is not serving in "
+                      "this child: its lifespan startup failed (PW0802)",
+                      r->uri, target);
+        rc = -1;
+    }
+    else {
+        if (first && strcmp(outcome, "unsupported") == 0) {
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r,
+                          "PW0803: ASGI application '%s' does not take the "
+                          "lifespan protocol (%s); serving it without",
+                          target, detail);
+        }
+        *state = Py_NewRef(PyTuple_GET_ITEM(res, 3));
+    }
+    Py_DECREF(res);
+    return rc;
+}
+
+int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
+                PyObject *app, PyObject *input, PyObject *start)
+{
+    const char *target = route->target->target;
+    bridge_t *b = rc->interp == 0 ? bridge_get(0) : NULL;
+    PyObject *state = NULL, *scope = NULL, *res = NULL;
+    int status;
+
+    if (rc->interp != 0) {
+        /* PyWSGIInterpreter NAME over an ASGI mount (interpreter= on the
+         * mount itself fails configtest). */
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0808: %s: ASGI application '%s' runs in the main "
+                      "interpreter only (asyncio cannot run a loop in each "
+                      "of two interpreters): set PyWSGIInterpreter main "
+                      "for this URL",
+                      r->uri, target);
+        return pw_response_failed(start);
+    }
+    if (b == NULL) {
+        pw_log_exception(r, r->server,
+                         "PW0806: %s: the ASGI bridge (asyncio loop) could "
+                         "not be set up for application '%s':",
+                         r->uri, target);
+        return pw_response_failed(start);
+    }
+    if (lifespan(r, b, target, app, &state) < 0) {
+        return pw_response_failed(start);
+    }
+    scope = scope_build(r, route, rc);
+    if (scope == NULL) {
+        pw_log_exception(r, r->server,
+                         "PW0807: %s: could not build the ASGI scope for "
+                         "application '%s':",
+                         r->uri, target);
+        status = pw_response_failed(start);
+        goto done;
+    }
+    {
+        PyObject *args[6] = { app, scope, state, input, start, b->finish };
+        res = PyObject_Vectorcall(b->serve, args, 6, NULL);
+    }
+    if (res && PyExceptionInstance_Check(res)) {
+        /* What the app raised, with the traceback from its own frames. */
+        PW_ERR_RESTORE(res);
+        res = NULL;
+    }
+    if (res == NULL) {
+        if (PyErr_ExceptionMatches(b->protocol_error)) {
+            PyObject *exc = PW_ERR_TAKE();
+            PyObject *msg = PyObject_Str(exc);
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "PW0801: %s: ASGI application '%s' broke the "
+                          "protocol: %s",
+                          r->uri, target, text(msg));
+            Py_XDECREF(msg);
+            Py_XDECREF(exc);
+        }
+        else {
+            pw_log_exception(r, r->server,
+                             "PW0800: %s: ASGI application '%s' raised", r->uri,
+                             target);
+        }
+        status = pw_response_failed(start);
+    }
+    else {
+        status = (int)PyLong_AsLong(res);
+        if (status == -1) {
+            /* The request body broke: the handler answers with the
+             * client's error (pw_input_finish). */
+            PyErr_Clear();
+            status = pw_response_failed(start);
+        }
+    }
+
+done:
+    Py_XDECREF(res);
+    Py_XDECREF(scope);
+    Py_XDECREF(state);
+    return status;
+}
+
+int pw_asgi_active(int interp)
+{
+    return active[interp];
+}
+
+void pw_asgi_fini(int interp, server_rec *s)
+{
+    bridge_t *b = &bridges[interp];
+    PyObject *res;
+    Py_ssize_t i;
+
+    if (!active[interp]) {
+        return;
+    }
+    active[interp] = 0;
+    res = PyObject_CallNoArgs(b->shutdown);
+    if (res == NULL) {
+        pw_log_exception(NULL, s,
+                         "PW0805: the ASGI loop of pid %" APR_PID_T_FMT
+                         " did not end cleanly:",
+                         getpid());
+    }
+    for (i = 0; res && PyList_Check(res) && i < PyList_GET_SIZE(res); i++) {
+        PyObject *t = PyList_GET_ITEM(res, i);
+        if (PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 3
+            && strcmp(text(PyTuple_GET_ITEM(t, 1)), "ok") != 0) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "PW0805: ASGI application '%s': lifespan shutdown "
+                         "in pid %" APR_PID_T_FMT " failed: %s",
+                         text(PyTuple_GET_ITEM(t, 0)), getpid(),
+                         text(PyTuple_GET_ITEM(t, 2)));
+        }
+    }
+    Py_XDECREF(res);
+    Py_CLEAR(b->serve);
+    Py_CLEAR(b->lifespan);
+    Py_CLEAR(b->shutdown);
+    Py_CLEAR(b->protocol_error);
+    Py_CLEAR(b->finish);
+}
