@@ -1,6 +1,6 @@
 # Directive misuse must fail `apache2 -t` with a message naming the
 # directive; a correct config must say "Syntax OK". Each row is a throwaway
-# config in a temp dir that loads the built module from this checkout.
+# config in a temp dir that loads the module under test (PWTest::pw_module).
 use strict;
 use warnings FATAL => 'all';
 
@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/perl";
 use Apache::Test qw(-withtestmore);
 use File::Temp ();
 use IPC::Open3 ();
-use PWTest qw(mpm);
+use PWTest qw(mpm pw_module pw_venv);
 
 my $top   = Apache::Test::vars('top_dir');
 my $httpd = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
@@ -18,7 +18,7 @@ my $mods  = '/usr/lib/apache2/modules';
 my $mpm   = mpm() || 'prefork';
 my $tmp   = File::Temp->newdir('pywsgi-config-XXXXXX', TMPDIR => 1);
 my $app   = "$top/t/apps/env.py";
-my $venv  = "$top/t/venv";
+my $venv  = pw_venv();
 
 mkdir "$tmp/not-a-venv" or die "mkdir: $!";
 
@@ -84,7 +84,7 @@ ServerName localhost
 Listen 127.0.0.1:8599
 LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
 LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule pywsgi_module $top/.libs/mod_pywsgi.so
+LoadModule pywsgi_module ${\ pw_module()}
 $extra
 EOF
     close $fh;
