@@ -13,7 +13,8 @@ use Apache::Test ();
 
 our @EXPORT_OK = qw(raw_request decode_json_body mpm is_threaded_mpm
                     error_log_file log_offset log_since wait_for_log
-                    pw_module pw_venv pw_python python_version);
+                    pw_module pw_venv pw_python python_version
+                    venv_cannot_import);
 
 my $TIMEOUT = 15;    # seconds; no request in the suite should get near it
 
@@ -40,6 +41,21 @@ sub python_version {
     chomp(my $v = qx{$py -I -c 'import sys; print("%d.%d" % sys.version_info[:2])'});
     $python_version = $v;
     return $v;
+}
+
+# Flask and Django come from Debian's packages, made for Debian's Python
+# (3.11); another version may not run them (Debian's Django 3.2 needs
+# zoneinfo, 3.9+, and cgi, gone in 3.13). Imports MODULES with the test
+# venv's Python: '' when they import, else the error's last line (the
+# reason a test file gives when it skips).
+sub venv_cannot_import {
+    my @modules = @_;
+    my $py = pw_venv() . '/bin/python';
+    my $code = 'import ' . join(', ', @modules);
+    my $out = qx{$py -I -W ignore -c '$code' 2>&1};
+    return '' if $? == 0;
+    my @lines = grep { /\S/ } split /\n/, $out;
+    return @lines ? $lines[-1] : "exit status $?";
 }
 
 sub decode_json_body {
