@@ -444,12 +444,68 @@ static const char *cmd_python_path(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+/* The Python version a virtualenv was made by, from its pyvenv.cfg
+ * ("version = 3.12.1" from venv, "version_info = 3.12.1.final.0" from
+ * virtualenv): "3.12.1" and, in *minor_out, "3.12"; NULL when it does not
+ * say.  Reads at most 4 KiB. */
+static const char *venv_version(const char *cfg, const char **minor_out,
+                                apr_pool_t *p)
+{
+    apr_file_t *f;
+    char buf[4096];
+    apr_size_t len = sizeof(buf) - 1;
+    char *line, *next, *key, *val, *end;
+    long major, minor, micro;
+
+    if (apr_file_open(&f, cfg, APR_FOPEN_READ, APR_OS_DEFAULT, p)
+        != APR_SUCCESS) {
+        return NULL;
+    }
+    apr_file_read_full(f, buf, len, &len);
+    apr_file_close(f);
+    buf[len] = '\0';
+
+    for (line = buf; line; line = next) {
+        next = strchr(line, '\n');
+        if (next) {
+            *next++ = '\0';
+        }
+        val = strchr(line, '=');
+        if (!val) {
+            continue;
+        }
+        *val++ = '\0';
+        /* It returns the end of what it wrote, not its start. */
+        apr_collapse_spaces(line, line);
+        key = line;
+        if (strcmp(key, "version") && strcmp(key, "version_info")) {
+            continue;
+        }
+        major = strtol(val, &end, 10);
+        if (end == val || *end != '.') {
+            continue;
+        }
+        val = end + 1;
+        minor = strtol(val, &end, 10);
+        if (end == val) {
+            continue;
+        }
+        *minor_out = apr_psprintf(p, "%ld.%ld", major, minor);
+        if (*end == '.' && apr_isdigit(end[1])) {
+            micro = strtol(end + 1, NULL, 10);
+            return apr_psprintf(p, "%ld.%ld.%ld", major, minor, micro);
+        }
+        return *minor_out;
+    }
+    return NULL;
+}
+
 static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
 {
     pw_server_conf_t *conf =
         ap_get_module_config(cmd->server->module_config, &pywsgi_module);
     const char *err = admin_global(cmd);
-    const char *dir, *cfg;
+    const char *dir, *cfg, *made_by, *made_by_minor = NULL;
     apr_finfo_t finfo;
 
     if (err) {
@@ -474,6 +530,22 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
                             "%s'",
                             cmd->cmd->name, dir,
                             PW_PYTHON_PREFIX "/bin/python3", dir);
+    }
+    /* A venv holds packages compiled for, and a site-packages named after,
+     * the Python that made it; run by another version it fails at child
+     * start with CPython's own, unhelpful message (init_fs_encoding). */
+    made_by = venv_version(cfg, &made_by_minor, cmd->temp_pool);
+    if (made_by && strcmp(made_by_minor, PW_PY_MAJOR_MINOR) != 0) {
+        return apr_psprintf(cmd->pool,
+                            "%s: '%s' was made by Python %s (its pyvenv.cfg "
+                            "says so), but mod_pywsgi runs Python "
+                            PW_PY_MAJOR_MINOR "; make the virtualenv again "
+                            "with '" PW_PYTHON_PREFIX "/bin/python"
+                            PW_PY_MAJOR_MINOR " -m venv %s', or build "
+                            "mod_pywsgi for Python %s (make -f Makefile.apxs "
+                            "PYTHON_CONFIG=<its python%s-config>)",
+                            cmd->cmd->name, dir, made_by, dir,
+                            made_by_minor, made_by_minor);
     }
     conf->venv = dir;
     return NULL;

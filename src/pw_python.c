@@ -38,9 +38,13 @@
 #include "pw_log.h"
 #include "pw_response.h"
 #include "ap_mpm.h"
+#include "apr_file_io.h"
+#include "apr_lib.h"
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
@@ -51,6 +55,7 @@ static void start_subinterpreters(server_rec *s);
 static void preload_apps(server_rec *s);
 static void report_startup(server_rec *s);
 static apr_status_t python_cleanup(void *data);
+static const char *why_no_start(apr_pool_t *p, const char *venv);
 
 static server_rec *main_server;
 static int python_up; /* finalisation is ours to do */
@@ -115,13 +120,103 @@ fail_status:
     ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
                  "PW0101: Python could not "
                  "start in pid %" APR_PID_T_FMT ": %s%s%s (program %s, "
-                 "virtualenv %s); requests will get 500",
+                 "virtualenv %s)%s; requests will get 500",
                  getpid(), status.func ? status.func : "",
                  status.func ? ": " : "",
                  status.err_msg ? status.err_msg : "unknown error",
                  venv ? apr_pstrcat(pchild, venv, "/bin/python", NULL)
                       : PW_PYTHON_PREFIX "/bin/python" PW_PY_MAJOR_MINOR,
-                 venv ? venv : "none");
+                 venv ? venv : "none", why_no_start(pchild, venv));
+}
+
+/* The standard library Python looks for: PREFIX/lib/python3.X, PREFIX
+ * being the parent of the virtualenv's "home" (pyvenv.cfg) or the one the
+ * module was built for. */
+static const char *stdlib_dir(apr_pool_t *p, const char *venv)
+{
+    const char *prefix = PW_PYTHON_PREFIX;
+    char buf[4096], *line, *next, *val;
+    apr_size_t len = sizeof(buf) - 1;
+    apr_file_t *f;
+
+    if (venv && apr_file_open(&f, apr_pstrcat(p, venv, "/pyvenv.cfg", NULL),
+                              APR_FOPEN_READ, APR_OS_DEFAULT, p)
+                == APR_SUCCESS) {
+        apr_file_read_full(f, buf, len, &len);
+        apr_file_close(f);
+        buf[len] = '\0';
+        for (line = buf; line; line = next) {
+            next = strchr(line, '\n');
+            if (next) {
+                *next++ = '\0';
+            }
+            val = strchr(line, '=');
+            if (val && strncmp(line, "home", 4) == 0
+                && (apr_isspace(line[4]) || line[4] == '=')) {
+                char *end;
+
+                while (apr_isspace(*++val)) {
+                }
+                end = val + strlen(val);
+                while (end > val && (apr_isspace(end[-1]) || end[-1] == '/')) {
+                    *--end = '\0';
+                }
+                /* home is PREFIX/bin */
+                end = strrchr(val, '/');
+                if (end && end > val) {
+                    prefix = apr_pstrndup(p, val, end - val);
+                }
+                break;
+            }
+        }
+    }
+    return apr_pstrcat(p, prefix, "/lib/python" PW_PY_MAJOR_MINOR, NULL);
+}
+
+/* Why CPython could not start, in the terms an admin acts on: its own
+ * message ("init_fs_encoding: failed to get the Python codec") names a
+ * symptom.  Runs as the child's User (child_init comes after the MPM drops
+ * privileges), so access() answers for that user.  "" when nothing is
+ * found wrong. */
+static const char *why_no_start(apr_pool_t *p, const char *venv)
+{
+    const char *lib = stdlib_dir(p, venv);
+    char *dir = apr_pstrdup(p, lib), *slash;
+    struct stat st;
+
+    /* The first directory on the way that this user cannot enter. */
+    for (slash = strchr(dir + 1, '/'); ; slash = strchr(slash + 1, '/')) {
+        if (slash) {
+            *slash = '\0';
+        }
+        if (access(dir, X_OK) != 0 && errno == EACCES) {
+            const char *mode = "";
+
+            if (stat(dir, &st) == 0) {
+                mode = apr_psprintf(p, " (mode %04o)",
+                                    (unsigned)(st.st_mode & 07777));
+            }
+            return apr_psprintf(p, ": the standard library %s cannot be "
+                                "read by uid %ld, the user Apache's "
+                                "children run as: %s%s is closed to it; "
+                                "install or copy that Python where the "
+                                "User can read it", lib, (long)getuid(),
+                                dir, mode);
+        }
+        if (!slash) {
+            break;
+        }
+        *slash = '/';
+    }
+    if (access(apr_pstrcat(p, lib, "/encodings/__init__.py", NULL), R_OK)
+        != 0) {
+        return apr_psprintf(p, ": %s/encodings is missing, so %s is not the "
+                            "standard library of a Python " PW_PY_MAJOR_MINOR
+                            " (a virtualenv whose home names another Python, "
+                            "or a Python moved after it was built)", lib,
+                            lib);
+    }
+    return "";
 }
 
 /* GIL of interp held.  Everything per interpreter is prepared here, once:

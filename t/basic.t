@@ -11,11 +11,11 @@ use lib "$FindBin::Bin/perl";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET);
 use JSON::PP ();
-use PWTest qw(raw_request decode_json_body is_threaded_mpm mpm);
+use PWTest qw(raw_request decode_json_body is_threaded_mpm mpm pw_venv);
 
 my $top  = Apache::Test::vars('top_dir');
 my $port = Apache::Test::vars('port');
-my $venv = "$top/t/venv";
+my $venv = pw_venv();
 
 my $auth = 'Basic dXNlcjpwYXNz';
 my $binary = join('', map { chr } 0 .. 255) x 400;    # ~100 KiB, every byte

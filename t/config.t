@@ -1,6 +1,6 @@
 # Directive misuse must fail `apache2 -t` with a message naming the
 # directive; a correct config must say "Syntax OK". Each row is a throwaway
-# config in a temp dir that loads the built module from this checkout.
+# config in a temp dir that loads the module under test (PWTest::pw_module).
 use strict;
 use warnings FATAL => 'all';
 
@@ -10,7 +10,7 @@ use lib "$FindBin::Bin/perl";
 use Apache::Test qw(-withtestmore);
 use File::Temp ();
 use IPC::Open3 ();
-use PWTest qw(mpm);
+use PWTest qw(mpm pw_module pw_venv python_version);
 
 my $top   = Apache::Test::vars('top_dir');
 my $httpd = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
@@ -19,9 +19,23 @@ my $mpm   = mpm() || 'prefork';
 my $tmp   = File::Temp->newdir('pywsgi-config-XXXXXX', TMPDIR => 1);
 my $app   = "$top/t/apps/env.py";
 my $auth  = "$top/t/apps/auth_script.py";
-my $venv  = "$top/t/venv";
+my $venv  = pw_venv();
 
 mkdir "$tmp/not-a-venv" or die "mkdir: $!";
+
+# A virtualenv made by another Python version than the module's: its
+# pyvenv.cfg says so (venv writes "version = X.Y.Z"; virtualenv writes
+# "version_info"). One minor version up from the Python under test.
+my ($major, $minor) = split /\./, python_version();
+my $other = sprintf '%d.%d', $major, $minor + 1;
+for my $d (["other-version", "version = $other.4\n"],
+           ["other-version-info", "version_info = $other.4.final.0\n"]) {
+    mkdir "$tmp/$d->[0]" or die "mkdir: $!";
+    open my $fh, '>', "$tmp/$d->[0]/pyvenv.cfg" or die "pyvenv.cfg: $!";
+    print $fh "home = /nonexistent/bin\ninclude-system-site-packages = false\n$d->[1]";
+    close $fh;
+}
+my $mine = python_version();
 
 # [name, config lines, expected exit (0 or 'non-zero'), qr// stderr must match]
 my @rows = (
@@ -55,6 +69,12 @@ EOF
     ['PyWSGIVirtualEnv without pyvenv.cfg',
      "PyWSGIVirtualEnv $tmp/not-a-venv\n", 'non-zero',
      qr/PyWSGIVirtualEnv\b.*pyvenv\.cfg/],
+    ['PyWSGIVirtualEnv made by another Python version (venv)',
+     "PyWSGIVirtualEnv $tmp/other-version\n", 'non-zero',
+     qr/PyWSGIVirtualEnv\b.*Python \Q$other\E\.4\b.*Python \Q$mine\E\b.*python\Q$mine\E -m venv/],
+    ['PyWSGIVirtualEnv made by another Python version (virtualenv)',
+     "PyWSGIVirtualEnv $tmp/other-version-info\n", 'non-zero',
+     qr/PyWSGIVirtualEnv\b.*Python \Q$other\E\.4\b.*Python \Q$mine\E\b/],
     ['PyWSGIVirtualEnv on a missing directory',
      "PyWSGIVirtualEnv $tmp/missing\n", 'non-zero', qr/PyWSGIVirtualEnv/],
     ['PyWSGIScriptAlias with a missing file',
@@ -186,7 +206,7 @@ ServerName localhost
 Listen 127.0.0.1:8599
 LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
 LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule pywsgi_module $top/.libs/mod_pywsgi.so
+LoadModule pywsgi_module ${\ pw_module()}
 $extra
 EOF
     close $fh;

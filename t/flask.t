@@ -8,7 +8,7 @@ use lib "$FindBin::Bin/perl";
 use Apache::Test qw(-withtestmore);
 use Apache::TestRequest qw(GET POST);
 use HTTP::Request::Common ();
-use PWTest qw(decode_json_body);
+use PWTest qw(decode_json_body venv_cannot_import python_version);
 
 # {name, request => sub returning an HTTP::Response, status, type (qr//),
 #  body: string (exact), qr// (match) or hash/array (JSON, compared deeply)}
@@ -48,6 +48,12 @@ my @rows = (
       body => qr/Method Not Allowed/ },
 );
 
+# Debian's Flask, on the Python under test (t/run-pythons): skipped, with
+# the reason, where it does not import.
+if (my $why = venv_cannot_import('flask')) {
+    plan skip_all => "Debian's Flask does not import on Python "
+                     . python_version() . ": $why";
+}
 plan tests => scalar @rows;
 
 for my $row (@rows) {

@@ -17,7 +17,7 @@ use Digest::MD5 qw(md5_hex);
 use HTTP::Request::Common qw(GET POST);
 use LWP::UserAgent ();
 use Time::HiRes qw(time sleep);
-use PWTest qw(decode_json_body log_offset log_since wait_for_log);
+use PWTest qw(decode_json_body log_offset log_since wait_for_log venv_cannot_import python_version);
 use PWRaw qw(request_text);
 
 my $top  = Apache::Test::vars('top_dir');
@@ -134,6 +134,13 @@ my @flask_rows = (
 my @validated_flask_rows = grep { !$_->{plain_only} } @flask_rows;
 plan tests => @flask_rows + @validated_flask_rows + 2 + 2 * 5;
 
+# Debian's Flask and Django, on the Python under test (t/run-pythons): each
+# part is skipped, with the reason, where its framework does not import
+# (Debian 12's Django 3.2 needs zoneinfo, 3.9+, and cgi, gone in 3.13).
+my $no_flask  = venv_cannot_import('flask');
+my $no_django = venv_cannot_import('django.core.handlers.wsgi', 'django.http');
+my $ver = python_version();
+
 # Runs $code (which makes requests) and fails if the validator complained in
 # the error log meanwhile.
 sub no_validator_complaint {
@@ -143,6 +150,10 @@ sub no_validator_complaint {
     is(scalar @bad, 0, 'no validator warning or assertion in the log')
         or diag(join "\n", @bad[0 .. ($#bad < 20 ? $#bad : 20)]);
 }
+
+SKIP: {
+skip "Debian's Flask does not import on Python $ver: $no_flask",
+     @flask_rows + @validated_flask_rows + 2 if $no_flask;
 
 for my $prefix ('/p3/flask', '/p3/v/flask') {
     my $validated = $prefix =~ m{/v/};
@@ -197,9 +208,15 @@ for my $prefix ('/p3/flask', '/p3/v/flask') {
     };
 }
 
+}    # SKIP Flask
+
 # ---------------------------------------------------------------------------
 # Django: a view, CSRF (GET the form, POST back with the cookie and the
 # hidden field; without them 403), a 404, the mount in request.path.
+SKIP: {
+skip "Debian's Django does not import on Python $ver: $no_django", 2 * 5
+    if $no_django;
+
 for my $prefix ('/p3/django', '/p3/v/django') {
     my $offset;
     subtest "Django $prefix: a view" => sub {
@@ -250,3 +267,4 @@ for my $prefix ('/p3/django', '/p3/v/django') {
         no_validator_complaint($offset) if $prefix =~ m{/v/};
     };
 }
+}    # SKIP Django

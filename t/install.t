@@ -20,7 +20,7 @@ use File::Temp ();
 use IPC::Open3 ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
-use PWTest qw(mpm);
+use PWTest qw(mpm pw_module pw_python);
 use PWServer qw(free_port);
 
 my $top   = Apache::Test::vars('top_dir');
@@ -29,7 +29,17 @@ my $mods  = '/usr/lib/apache2/modules';
 my $mpm   = mpm() || 'event';
 my $tmp   = File::Temp->newdir('pw-install-XXXXXX', TMPDIR => 1);
 my $cache = "$top/t/cache";
-my $ours  = "$top/.libs/mod_pywsgi.so";
+my $ours  = pw_module();
+# A module built for another Python (t/run-pythons: BUILD=build/pyX.Y with
+# that Python's python3.X-config) is installed the same way, with the same
+# two variables; it must still load from LIBEXECDIR, through its RUNPATH.
+my @build_args;
+my $target = '.libs/mod_pywsgi.so';
+if ($ours ne "$top/.libs/mod_pywsgi.so") {
+    ($target = $ours) =~ s{^\Q$top\E/}{};
+    (my $build = $target) =~ s{/\.libs/mod_pywsgi\.so$}{};
+    @build_args = ("BUILD=$build", 'PYTHON_CONFIG=' . pw_python() . '-config');
+}
 
 # Other embedders: [Debian package, module name, .so inside the package,
 # the name PW0002 reports]
@@ -174,11 +184,17 @@ subtest 'make -f Makefile.apxs install DESTDIR=<tmp>' => sub {
     # -o: never rebuild here (others may be editing the sources); the suite
     # runs on the module that is built.
     my ($rc, $text) = run(120, ['flock', '/tmp/pw-build.lock', 'make', '-C', $top,
-        '-f', 'Makefile.apxs', '-o', '.libs/mod_pywsgi.so', 'install',
-        "DESTDIR=$dest"]);
+        '-f', 'Makefile.apxs', '-o', $target, 'install',
+        "DESTDIR=$dest", @build_args]);
     is($rc, 0, 'make install exits 0') or diag($text);
     ok(-f "$dest$libexec/mod_pywsgi.so", "the module is in \$(apxs2 -q LIBEXECDIR) ($libexec)");
     is(slurp("$dest$libexec/mod_pywsgi.so"), slurp($ours), '... and is the built one');
+    if (@build_args) {
+        (my $libdir = pw_python()) =~ s{/bin/[^/]+$}{/lib};
+        like(scalar `readelf -d $dest$libexec/mod_pywsgi.so`,
+             qr{\(RUNPATH\)\s+Library runpath: \[\Q$libdir\E\]},
+             "its RUNPATH is $libdir, where its libpython is");
+    }
     for my $f (qw(pywsgi.load pywsgi.conf)) {
         is(slurp("$dest/etc/apache2/mods-available/$f"), slurp("$top/conf/$f"),
            "mods-available/$f installed");

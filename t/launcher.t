@@ -13,13 +13,22 @@ use Apache::Test qw(-withtestmore);
 use File::Temp ();
 use POSIX ();
 use Time::HiRes qw(time sleep);
-use PWTest qw(mpm decode_json_body);
+use PWTest qw(mpm decode_json_body pw_module pw_venv pw_python
+              python_version);
 use PWServer qw(free_port proc_children process_alive);
 
 my $top = Apache::Test::vars('top_dir');
 my $mpm = mpm() || 'event';
 my $run = "$top/bin/pywsgi-run";
 my $tmp = File::Temp->newdir('pw-launcher-XXXXXX', TMPDIR => 1);
+chmod 0755, $tmp;    # pywsgi-run's import check runs as the User
+
+# The module under test when it is not the checkout's default (t/run-pythons),
+# and then the test venv: another Python sees Debian's Flask only through it.
+my @under_test;
+push @under_test, '--module', pw_module()
+    if pw_module() ne "$top/.libs/mod_pywsgi.so";
+push @under_test, '--venv', pw_venv() if pw_python() ne '/usr/bin/python3';
 
 # [name, arguments, expected exit status, qr// stderr must match]
 my @mistakes = (
@@ -37,7 +46,7 @@ my @mistakes = (
      qr/cannot load t\/apps\/err_import\.py(?s:.*)RuntimeError: PWTEST import failure/],
 );
 
-plan tests => 1 + @mistakes + 2;
+plan tests => 1 + @mistakes + 3;
 
 # Runs pywsgi-run to completion (at most $secs); returns (exit, stdout+stderr).
 sub run_launcher {
@@ -51,7 +60,7 @@ sub run_launcher {
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out;
         open STDERR, '>&', \*STDOUT;
-        exec($run, @args) or POSIX::_exit(127);
+        exec($run, @under_test, @args) or POSIX::_exit(127);
     }
     my $deadline = time + $secs;
     while (waitpid($pid, POSIX::WNOHANG()) == 0) {
@@ -93,7 +102,7 @@ subtest "a new user: pywsgi-run --mpm $mpm examples/flask_app.py, curl, Ctrl-C" 
         open STDIN, '<', '/dev/null';
         open STDOUT, '>', $out;
         open STDERR, '>&', \*STDOUT;
-        exec($run, '-b', "127.0.0.1:$port", '--mpm', $mpm,
+        exec($run, @under_test, '-b', "127.0.0.1:$port", '--mpm', $mpm,
              'examples/flask_app.py') or POSIX::_exit(127);
     }
     my $deadline = time + 30;
@@ -189,4 +198,31 @@ subtest 'pywsgi-run --workers auto: 2 x cores + 1 under prefork, one per core ot
         '--workers', 'many', 'examples/hello.py');
     isnt($exit, 0, '--workers many: refused');
     like($text, qr/--workers.*'many' is not a number/, 'saying why');
+};
+
+# The import check runs the module's own Python (src/pw_build.c records it
+# in the .so), not Debian's python3 whatever the module embeds: an app that
+# imports only on the version under test passes the check.
+subtest "pywsgi-run's import check uses the module's Python (${\ python_version()})" => sub {
+    my $want = python_version();
+    my $app = "$tmp/needs_version.py";
+    open my $fh, '>', $app or die "$app: $!";
+    print $fh <<"EOF";
+import sys
+if "%d.%d" % sys.version_info[:2] != "$want":
+    raise ImportError("this app needs Python $want, not %d.%d"
+                      % sys.version_info[:2])
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"ok"]
+EOF
+    close $fh;
+    chmod 0644, $app;
+    my ($exit, $text) = run_launcher(30, '--mpm', $mpm, '--check-config', $app);
+    is($exit, 0, 'exit status 0') or diag($text);
+    like($text, qr/imports and provides a callable/, 'the import check passed')
+        or diag($text);
+    ($exit, $text) = run_launcher(30, '--mpm', $mpm, '--print-config', $app);
+    like($text, qr/^# The module embeds \S*python\Q$want\E /m,
+         "the configuration names Python $want") or diag($text);
 };

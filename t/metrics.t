@@ -23,7 +23,7 @@ use JSON::PP ();
 use List::Util qw(max);
 use LWP::UserAgent ();
 use Time::HiRes qw(time sleep);
-use PWTest qw(mpm log_offset wait_for_log);
+use PWTest qw(mpm log_offset wait_for_log pw_module);
 
 my $top       = Apache::Test::vars('top_dir');
 my $port      = Apache::Test::vars('port');
@@ -454,7 +454,7 @@ LogLevel warn pywsgi:info
 LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
 LoadModule authz_core_module $mods/mod_authz_core.so
 LoadModule authz_host_module $mods/mod_authz_host.so
-LoadModule pywsgi_module $top/.libs/mod_pywsgi.so
+LoadModule pywsgi_module ${\ pw_module()}
 StartServers 1
 <IfModule unixd_module>
     User nobody

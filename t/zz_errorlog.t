@@ -8,11 +8,17 @@ use FindBin ();
 use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
-use PWTest qw(error_log_file mpm);
+use File::Basename qw(dirname);
+use PWTest qw(error_log_file mpm pw_venv pw_python python_version);
 
-my $top  = Apache::Test::vars('top_dir');
-my $venv = "$top/t/venv";
+my $venv = pw_venv();
 my $mpm  = mpm();
+# The Python under test (Debian's /usr/bin/python3 unless t/run-pythons says
+# otherwise): its version, and its libpython under its prefix's lib/ (Debian:
+# /usr/lib/<multiarch>/, also seen as /lib/... through the /lib symlink).
+my $ver  = python_version();
+(my $prefix = dirname(dirname(pw_python()))) =~ s{^/usr(?=/|$)}{};
+my $libpython = qr{libpython (?:/usr)?\Q$prefix\E/lib/\S*libpython\Q$ver\E\.so};
 
 # [name, qr// that must not occur]
 my @forbidden = (
@@ -47,13 +53,12 @@ subtest 'PW0001 startup line per child' => sub {
     ok(scalar @pw1, 'PW0001 logged') or return;
     my %pids;
     for my $line (@pw1) {
-        like($line, qr/Python 3\.\d+\.\d+\S* initiali[sz]ed in pid (\d+)/,
-             'version and pid');
+        like($line, qr/Python \Q$ver\E\.\d+\S* initiali[sz]ed in pid (\d+)/,
+             "Python $ver and pid");
         $pids{$1}++ if $line =~ /in pid (\d+)/;
-        like($line, qr/libpython \/(usr\/)?lib\/\S*libpython3/,
-             "Debian's libpython");
+        like($line, $libpython, "the libpython of ${\ pw_python()}");
         like($line, qr/sys\.prefix \Q$venv\E(,|\s|$)/, 'sys.prefix is the venv');
-        like($line, qr/virtualenv \Q$venv\E(,|\s|$)/, 'virtualenv is t/venv');
+        like($line, qr/virtualenv \Q$venv\E(,|\s|$)/, 'virtualenv is the test venv');
         like($line, qr/MPM \Q$mpm\E\b/, "MPM $mpm");
     }
     ok(!grep({ $_ > 1 } values %pids), 'one PW0001 line per child');

@@ -36,9 +36,11 @@ my @PORTS    = (8650 .. 8699);
 my $START_WAIT = 15;     # seconds for a server to accept connections
 my $STOP_WAIT  = 10;     # seconds for it to stop before SIGKILL
 
+# The module under test: PW_MODULE (t/run-pythons points it at a build
+# for another Python), else the checkout's.
 sub module_path {
     my $top = shift;
-    return "$top/.libs/mod_pywsgi.so";
+    return $ENV{PW_MODULE} || "$top/.libs/mod_pywsgi.so";
 }
 
 # A port nobody listens on, from @_ or the range the private servers use.

@@ -12,7 +12,9 @@ use Time::HiRes ();
 use Apache::Test ();
 
 our @EXPORT_OK = qw(raw_request decode_json_body mpm is_threaded_mpm
-                    error_log_file log_offset log_since wait_for_log);
+                    error_log_file log_offset log_since wait_for_log
+                    pw_module pw_venv pw_python python_version
+                    venv_cannot_import);
 
 my $TIMEOUT = 15;    # seconds; no request in the suite should get near it
 
@@ -23,6 +25,38 @@ sub mpm {
 }
 
 sub is_threaded_mpm { return mpm() =~ /^(worker|event)$/ ? 1 : 0 }
+
+# The module, virtualenv and Python under test (t/TEST: PW_MODULE, PW_VENV,
+# PW_PYTHON; by default the checkout's .libs/mod_pywsgi.so, t/venv and
+# Debian's /usr/bin/python3).
+sub pw_module { return Apache::Test::vars('pw_module') }
+sub pw_venv   { return Apache::Test::vars('pw_venv') }
+sub pw_python { return Apache::Test::vars('pw_python') }
+
+# "3.11": the major.minor of pw_python, which the module embeds.
+my $python_version;
+sub python_version {
+    return $python_version if defined $python_version;
+    my $py = pw_python();
+    chomp(my $v = qx{$py -I -c 'import sys; print("%d.%d" % sys.version_info[:2])'});
+    $python_version = $v;
+    return $v;
+}
+
+# Flask and Django come from Debian's packages, made for Debian's Python
+# (3.11); another version may not run them (Debian's Django 3.2 needs
+# zoneinfo, 3.9+, and cgi, gone in 3.13). Imports MODULES with the test
+# venv's Python: '' when they import, else the error's last line (the
+# reason a test file gives when it skips).
+sub venv_cannot_import {
+    my @modules = @_;
+    my $py = pw_venv() . '/bin/python';
+    my $code = 'import ' . join(', ', @modules);
+    my $out = qx{$py -I -W ignore -c '$code' 2>&1};
+    return '' if $? == 0;
+    my @lines = grep { /\S/ } split /\n/, $out;
+    return @lines ? $lines[-1] : "exit status $?";
+}
 
 sub decode_json_body {
     my $text = shift;

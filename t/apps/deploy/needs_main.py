@@ -5,9 +5,9 @@ interpreter fails the way such extensions do.  t/deploy.t mounts it in main
 suggest PyWSGIInterpreter main).
 """
 
-import _xxsubinterpreters as _subinterp
+from pwtest.deployinfo import interp_id   # 0 is the main interpreter
 
-if _subinterp.get_current() != _subinterp.get_main():
+if interp_id() != 0:
     raise ImportError("module needs_main does not support loading in "
                       "subinterpreters")
 

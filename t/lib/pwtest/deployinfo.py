@@ -8,14 +8,23 @@ only what tells them apart (their name, their own clash_mod, their token).
 import json
 import os
 
-try:        # CPython 3.11's private module; 0 is the main interpreter
+try:        # CPython's private module (3.8-3.12); 0 is the main interpreter
     import _xxsubinterpreters as _subinterp
 
     def interp_id():
         return int(_subinterp.get_current())
 except ImportError:
-    def interp_id():
-        return None
+    try:    # 3.13 renamed it; its get_current() gives (id, whence)
+        import _interpreters as _subinterp
+
+        def interp_id():
+            current = _subinterp.get_current()
+            if isinstance(current, tuple):
+                current = current[0]
+            return int(current)
+    except ImportError:
+        def interp_id():
+            return None
 
 
 def respond(start_response, app, **fields):
