@@ -38,7 +38,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     for (i = 0; i < size; i++) {
         tok = tok && ref_tchar(data[i]);
-        if (data[i] == '\r' || data[i] == '\n' || data[i] == '\0') {
+        /* RFC 9110 5.5: no control character but HTAB in a value. */
+        if ((data[i] < 0x20 && data[i] != '\t') || data[i] == 0x7f) {
             value_ok = 0;
         }
     }
