@@ -70,15 +70,15 @@ typedef struct {
 } pw_server_conf_t;
 
 typedef struct {
-    int pass_authorization; /* PW_UNSET, 0, 1 */
-    int reload;             /* PW_UNSET, 0, 1 */
-    int interp;             /* PW_UNSET or an interpreter index */
-    int chunked_stream;     /* PW_UNSET, 0 (Buffer), 1 (Stream) */
-    apr_off_t body_buffer;  /* PW_UNSET or bytes */
-    const char *body_tmpdir; /* NULL: the system's temporary directory */
+    int pass_authorization;         /* PW_UNSET, 0, 1 */
+    int reload;                     /* PW_UNSET, 0, 1 */
+    int interp;                     /* PW_UNSET or an interpreter index */
+    int chunked_stream;             /* PW_UNSET, 0 (Buffer), 1 (Stream) */
+    apr_off_t body_buffer;          /* PW_UNSET or bytes */
+    const char *body_tmpdir;        /* NULL: the system's temporary directory */
     const pw_target_t *auth_script; /* PyWSGIAuthScript, or NULL */
     int auth_interp;                /* its interpreter= (default main) */
-    int status;             /* PW_UNSET or a pw_status_mode_t */
+    int status;                     /* PW_UNSET or a pw_status_mode_t */
 } pw_dir_conf_t;
 
 static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
@@ -536,16 +536,16 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
      * start with CPython's own, unhelpful message (init_fs_encoding). */
     made_by = venv_version(cfg, &made_by_minor, cmd->temp_pool);
     if (made_by && strcmp(made_by_minor, PW_PY_MAJOR_MINOR) != 0) {
-        return apr_psprintf(cmd->pool,
-                            "%s: '%s' was made by Python %s (its pyvenv.cfg "
-                            "says so), but mod_pywsgi runs Python "
-                            PW_PY_MAJOR_MINOR "; make the virtualenv again "
-                            "with '" PW_PYTHON_PREFIX "/bin/python"
-                            PW_PY_MAJOR_MINOR " -m venv %s', or build "
-                            "mod_pywsgi for Python %s (make -f Makefile.apxs "
-                            "PYTHON_CONFIG=<its python%s-config>)",
-                            cmd->cmd->name, dir, made_by, dir,
-                            made_by_minor, made_by_minor);
+        return apr_psprintf(
+            cmd->pool,
+            "%s: '%s' was made by Python %s (its pyvenv.cfg "
+            "says so), but mod_pywsgi runs Python " PW_PY_MAJOR_MINOR
+            "; make the virtualenv again "
+            "with '" PW_PYTHON_PREFIX "/bin/python" PW_PY_MAJOR_MINOR
+            " -m venv %s', or build "
+            "mod_pywsgi for Python %s (make -f Makefile.apxs "
+            "PYTHON_CONFIG=<its python%s-config>)",
+            cmd->cmd->name, dir, made_by, dir, made_by_minor, made_by_minor);
     }
     conf->venv = dir;
     return NULL;
@@ -747,8 +747,7 @@ static const char *cmd_chunked_request(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
-                                   const char *arg)
+static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf, const char *arg)
 {
     char *end;
     apr_int64_t n = apr_strtoi64(arg, &end, 10);
@@ -763,8 +762,7 @@ static const char *cmd_body_buffer(cmd_parms *cmd, void *dconf,
     return NULL;
 }
 
-static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
-                                   const char *arg)
+static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf, const char *arg)
 {
     apr_finfo_t fi;
 
@@ -1146,9 +1144,8 @@ void pw_config_request(request_rec *r, const pw_route_t *route,
     out->chunked_stream = d->chunked_stream == PW_UNSET
                               ? PW_DEFAULT_CHUNKED_STREAM
                               : d->chunked_stream;
-    out->body_buffer = d->body_buffer == PW_UNSET
-                           ? PW_DEFAULT_BODY_BUFFER
-                           : (apr_size_t)d->body_buffer;
+    out->body_buffer = d->body_buffer == PW_UNSET ? PW_DEFAULT_BODY_BUFFER
+                                                  : (apr_size_t)d->body_buffer;
     out->body_tmpdir = d->body_tmpdir;
 }
 

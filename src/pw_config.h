@@ -34,8 +34,8 @@ typedef struct {
     const char *url; /* no trailing '/', "" for the root */
     apr_size_t url_len;
     const pw_target_t *target;
-    int interp; /* interpreter=NAME, or -1: PyWSGIInterpreter */
-    int asgi;   /* interface=asgi: an ASGI 3 app (pw_asgi.c) */
+    int interp;         /* interpreter=NAME, or -1: PyWSGIInterpreter */
+    int asgi;           /* interface=asgi: an ASGI 3 app (pw_asgi.c) */
     server_rec *server; /* the (virtual) server whose config has the line */
     /* SCRIPT_NAME as a str per interpreter, made on first use with that
      * interpreter's GIL held (pw_environ.c) and kept for the child's life. */

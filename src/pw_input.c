@@ -28,11 +28,11 @@ APLOG_USE_MODULE(pywsgi);
 #define PW_SPOOL_READ (64 * 1024)
 
 struct pw_spool {
-    char *mem;             /* the first mem_len bytes; malloc'ed */
+    char *mem; /* the first mem_len bytes; malloc'ed */
     apr_size_t mem_len, mem_cap, mem_max;
-    apr_file_t *file;      /* the rest, unlinked; or NULL */
-    apr_off_t length;      /* of the whole body */
-    apr_off_t pos;         /* read position */
+    apr_file_t *file; /* the rest, unlinked; or NULL */
+    apr_off_t length; /* of the whole body */
+    apr_off_t pos;    /* read position */
 };
 
 typedef struct {
@@ -245,9 +245,8 @@ static PyObject *input_take(pw_input_t *self, Py_ssize_t n)
     after = self->len - n;
     rest = NULL;
     if (after > 0) {
-        rest = PyBytes_FromStringAndSize(NULL, after < PW_INPUT_CHUNK
-                                                   ? PW_INPUT_CHUNK
-                                                   : after);
+        rest = PyBytes_FromStringAndSize(
+            NULL, after < PW_INPUT_CHUNK ? PW_INPUT_CHUNK : after);
         if (rest == NULL) {
             return NULL;
         }
@@ -591,8 +590,8 @@ static int spool_append(request_rec *r, pw_spool_t *sp, const char *tmpdir,
         /* Unlinked at once: nothing is left behind whatever happens to
          * the child; the pool's cleanup closes the descriptor. */
         rv = apr_file_mktemp(&sp->file, path,
-                             APR_FOPEN_CREATE | APR_FOPEN_READ
-                                 | APR_FOPEN_WRITE | APR_FOPEN_EXCL,
+                             APR_FOPEN_CREATE | APR_FOPEN_READ | APR_FOPEN_WRITE
+                                 | APR_FOPEN_EXCL,
                              r->pool);
         if (rv != APR_SUCCESS) {
             sp->file = NULL;
@@ -651,8 +650,7 @@ int pw_input_spool(request_rec *r, apr_size_t mem_max, const char *tmpdir,
             }
             rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ);
             status = rv != APR_SUCCESS ? spool_read_failed(r, rv)
-                                       : spool_append(r, sp, tmpdir, data,
-                                                      len);
+                                       : spool_append(r, sp, tmpdir, data, len);
         }
         apr_brigade_cleanup(bb);
     }

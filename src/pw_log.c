@@ -182,8 +182,7 @@ static int sink_feed(pw_sink_t *self, const char *s, Py_ssize_t n)
         }
         else {
             while (seg > 0) {
-                Py_ssize_t take = LINE_CAP - *len < seg ? LINE_CAP - *len
-                                                        : seg;
+                Py_ssize_t take = LINE_CAP - *len < seg ? LINE_CAP - *len : seg;
                 memcpy(buf + *len, s, take);
                 *len += (int)take;
                 s += take;
@@ -501,16 +500,24 @@ int pw_log_init(server_rec *s, int interp)
         }
     }
     unsupported[interp] = PyObject_GetAttrString(io, "UnsupportedOperation");
-    stream_stdout[interp] = stream_new(io, interp, APLOG_WARNING,
-                                       SINK_STDOUT, "stdout");
-    stream_stderr[interp] = stream_new(io, interp, APLOG_ERR, SINK_STDERR,
-                                       "stderr");
-    stream_errors[interp] = stream_new(io, interp, APLOG_ERR, SINK_ERRORS,
-                                       "wsgi.errors");
-    /* Nothing to read: an empty stream, with the same interface. */
-    stdin_obj = PyObject_CallMethod(io, "StringIO", "s", "");
-    if (!unsupported[interp] || !stream_stdout[interp]
-        || !stream_stderr[interp] || !stream_errors[interp] || !stdin_obj) {
+    stream_stdout[interp] =
+        stream_new(io, interp, APLOG_WARNING, SINK_STDOUT, "stdout");
+    stream_stderr[interp] =
+        stream_new(io, interp, APLOG_ERR, SINK_STDERR, "stderr");
+    stream_errors[interp] =
+        stream_new(io, interp, APLOG_ERR, SINK_ERRORS, "wsgi.errors");
+    /* Nothing to read: an empty text stream with the same interface as a
+     * real sys.stdin, .buffer included (Mercurial reads sys.stdin.buffer
+     * at import). */
+    {
+        PyObject *empty = PyObject_CallMethod(io, "BytesIO", NULL);
+        stdin_obj = empty ? PyObject_CallMethod(io, "TextIOWrapper", "Os",
+                                                empty, "utf-8")
+                          : NULL;
+        Py_XDECREF(empty);
+    }
+    if (!unsupported[interp] || !stream_stdout[interp] || !stream_stderr[interp]
+        || !stream_errors[interp] || !stdin_obj) {
         goto done;
     }
     if (PySys_SetObject("stdout", stream_stdout[interp]) < 0
@@ -596,19 +603,19 @@ static void out_add(pw_lines_out_t *out, const char *prefix, const char *text,
 static void out_write(pw_lines_out_t *out, request_rec *r, server_rec *s)
 {
     Py_BEGIN_ALLOW_THREADS
-    {
-        size_t at = 0;
-        while (at < out->len) {
-            const char *line = out->buf + at;
-            if (r) {
-                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", line);
+        {
+            size_t at = 0;
+            while (at < out->len) {
+                const char *line = out->buf + at;
+                if (r) {
+                    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", line);
+                }
+                else {
+                    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
+                }
+                at += strlen(line) + 1;
             }
-            else {
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
-            }
-            at += strlen(line) + 1;
         }
-    }
     Py_END_ALLOW_THREADS
     free(out->buf);
     out->buf = NULL;

@@ -139,9 +139,10 @@ static const char *stdlib_dir(apr_pool_t *p, const char *venv)
     apr_size_t len = sizeof(buf) - 1;
     apr_file_t *f;
 
-    if (venv && apr_file_open(&f, apr_pstrcat(p, venv, "/pyvenv.cfg", NULL),
-                              APR_FOPEN_READ, APR_OS_DEFAULT, p)
-                == APR_SUCCESS) {
+    if (venv
+        && apr_file_open(&f, apr_pstrcat(p, venv, "/pyvenv.cfg", NULL),
+                         APR_FOPEN_READ, APR_OS_DEFAULT, p)
+               == APR_SUCCESS) {
         apr_file_read_full(f, buf, len, &len);
         apr_file_close(f);
         buf[len] = '\0';
@@ -185,7 +186,7 @@ static const char *why_no_start(apr_pool_t *p, const char *venv)
     struct stat st;
 
     /* The first directory on the way that this user cannot enter. */
-    for (slash = strchr(dir + 1, '/'); ; slash = strchr(slash + 1, '/')) {
+    for (slash = strchr(dir + 1, '/');; slash = strchr(slash + 1, '/')) {
         if (slash) {
             *slash = '\0';
         }
@@ -196,12 +197,13 @@ static const char *why_no_start(apr_pool_t *p, const char *venv)
                 mode = apr_psprintf(p, " (mode %04o)",
                                     (unsigned)(st.st_mode & 07777));
             }
-            return apr_psprintf(p, ": the standard library %s cannot be "
+            return apr_psprintf(p,
+                                ": the standard library %s cannot be "
                                 "read by uid %ld, the user Apache's "
                                 "children run as: %s%s is closed to it; "
                                 "install or copy that Python where the "
-                                "User can read it", lib, (long)getuid(),
-                                dir, mode);
+                                "User can read it",
+                                lib, (long)getuid(), dir, mode);
         }
         if (!slash) {
             break;
@@ -210,11 +212,12 @@ static const char *why_no_start(apr_pool_t *p, const char *venv)
     }
     if (access(apr_pstrcat(p, lib, "/encodings/__init__.py", NULL), R_OK)
         != 0) {
-        return apr_psprintf(p, ": %s/encodings is missing, so %s is not the "
+        return apr_psprintf(p,
+                            ": %s/encodings is missing, so %s is not the "
                             "standard library of a Python " PW_PY_MAJOR_MINOR
                             " (a virtualenv whose home names another Python, "
-                            "or a Python moved after it was built)", lib,
-                            lib);
+                            "or a Python moved after it was built)",
+                            lib, lib);
     }
     return "";
 }
@@ -457,8 +460,8 @@ static apr_status_t python_cleanup(void *data)
         long left = pw_interp_end(i);
         if (left > 0) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
-                         "PW0106: sub-interpreter '%s' in pid %"
-                         APR_PID_T_FMT " still runs %ld thread(s) the "
+                         "PW0106: sub-interpreter '%s' in pid %" APR_PID_T_FMT
+                         " still runs %ld thread(s) the "
                          "application started (daemon threads) at exit; "
                          "it is left to the process's exit, not ended "
                          "under them, and Python is not finalised in "

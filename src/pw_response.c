@@ -54,8 +54,8 @@ typedef struct {
     int busy;           /* a pass is in progress, GIL released */
     int status;         /* the app's status, put on r when the headers go */
     const char *status_line;
-    PyObject *write;    /* write(), handed out by start_response */
-    PyObject *input;    /* wsgi.input, to know if Apache answered */
+    PyObject *write; /* write(), handed out by start_response */
+    PyObject *input; /* wsgi.input, to know if Apache answered */
 } pw_resp_t;
 
 typedef struct {
@@ -392,7 +392,8 @@ static int send_data(pw_resp_t *self, const char *data, apr_size_t len,
         return self->gone ? -1 : 0;
     }
     if (self->declared >= 0 && self->sent + (apr_off_t)len > self->declared) {
-        pw_log_rline(r, APLOG_ERR,
+        pw_log_rline(
+            r, APLOG_ERR,
             "PW0308: %s: application"
             " '%s' sent more than its Content-Length of %" APR_OFF_T_FMT
             " bytes; the rest is dropped",
@@ -440,20 +441,20 @@ static int check_item(pw_resp_t *self, PyObject *item)
     if (PyBytes_Check(item)) {
         if (!self->started) {
             pw_log_rline(self->r, APLOG_ERR,
-                          "PW0306: %s: "
-                          "application '%s' produced body data before "
-                          "calling start_response",
-                          self->r->uri, self->target);
+                         "PW0306: %s: "
+                         "application '%s' produced body data before "
+                         "calling start_response",
+                         self->r->uri, self->target);
             self->failed = 1;
             return -1;
         }
         return 0;
     }
     pw_log_rline(self->r, APLOG_ERR,
-                  "PW0305: %s: "
-                  "application '%s' returned an item of type %s, expected "
-                  "bytes (PEP 3333)",
-                  self->r->uri, self->target, Py_TYPE(item)->tp_name);
+                 "PW0305: %s: "
+                 "application '%s' returned an item of type %s, expected "
+                 "bytes (PEP 3333)",
+                 self->r->uri, self->target, Py_TYPE(item)->tp_name);
     self->failed = 1;
     return -1;
 }
@@ -612,9 +613,9 @@ static void app_stopped_on_body(pw_resp_t *self)
 {
     PyErr_Clear();
     pw_log_rline(self->r, APLOG_INFO,
-                  "PW0312: %s: application '%s' stopped on the broken "
-                  "request body (HTTP %d)",
-                  self->r->uri, self->target, pw_input_error(self->input));
+                 "PW0312: %s: application '%s' stopped on the broken "
+                 "request body (HTTP %d)",
+                 self->r->uri, self->target, pw_input_error(self->input));
 }
 
 /* What the handler returns for a failure: 500 while nothing reached the
@@ -740,9 +741,9 @@ int pw_response_send(PyObject *start_response, PyObject *result)
 
     if (rc == 0 && !self->started) {
         pw_log_rline(r, APLOG_ERR,
-                      "PW0306: %s: application"
-                      " '%s' returned without calling start_response",
-                      r->uri, self->target);
+                     "PW0306: %s: application"
+                     " '%s' returned without calling start_response",
+                     r->uri, self->target);
         self->failed = 1;
         rc = -1;
     }
@@ -752,10 +753,10 @@ int pw_response_send(PyObject *start_response, PyObject *result)
         && !r->header_only && self->status != HTTP_NO_CONTENT
         && self->status != HTTP_NOT_MODIFIED) {
         pw_log_rline(r, APLOG_ERR,
-                      "PW0307: %s: application"
-                      " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
-                      "sent %" APR_OFF_T_FMT " bytes; connection closed",
-                      r->uri, self->target, self->declared, self->sent);
+                     "PW0307: %s: application"
+                     " '%s' declared Content-Length %" APR_OFF_T_FMT " but "
+                     "sent %" APR_OFF_T_FMT " bytes; connection closed",
+                     r->uri, self->target, self->declared, self->sent);
         self->failed = 1;
         /* Headers with the declared length, then the short body, then the
          * abort below: the client sees a truncated message. */

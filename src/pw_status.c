@@ -708,8 +708,7 @@ static const char *html_time(apr_pool_t *p, apr_time_t t)
 
 /* Workers, saturation and queue wait, then advice in plain words, only
  * when there is something to act on (an idle server shows none). */
-static void render_saturation(request_rec *r,
-                              const pw_metrics_snapshot_t *snap)
+static void render_saturation(request_rec *r, const pw_metrics_snapshot_t *snap)
 {
     apr_pool_t *p = r->pool;
     double p90 = pw_metrics_quantile_of(snap->queue, 0.9);
@@ -781,7 +780,7 @@ static void render_saturation(request_rec *r,
                        ch->pid, ch->pid, human_bytes(p, ch->rss),
                        100.0 * (double)ch->rss / (double)max_memory,
                        human_bytes(p, (apr_uint64_t)max_memory));
-            }
+        }
     }
 }
 

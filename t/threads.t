@@ -230,6 +230,8 @@ sub stdio {
         is($info->{closed}, JSON::PP::false, "$mount: not closed");
         is($info->{reconfigure}, 'ok', "$mount: reconfigure()");
         is($info->{stdin_read}, '', "$mount: sys.stdin reads as empty");
+        is($info->{stdin_buffer_read}, "b''",
+           "$mount: so does sys.stdin.buffer");
         my $off = $srv->log_offset;
         my $b = curl($srv, "$mount/buffer?tag=B$mount");
         is($b->{status}, 200, "$mount/buffer answers");

@@ -129,6 +129,11 @@ def stdio():
         info["stdin_read"] = sys.stdin.read()
     except Exception as e:
         info["stdin_read"] = type(e).__name__
+    try:
+        # Mercurial takes sys.stdin.buffer at import.
+        info["stdin_buffer_read"] = repr(sys.stdin.buffer.read())
+    except Exception as e:
+        info["stdin_buffer_read"] = type(e).__name__
     return json.dumps(info, sort_keys=True)
 
 
