@@ -53,6 +53,13 @@ static pw_interp_setup_fn setup_fn;
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static char create_failed[PW_MAX_INTERPS];
 
+/* The thread state each interpreter made on first use was created with:
+ * CPython 3.11 builds it in the interpreter's own preallocated slot, which
+ * may not be deleted and made again while the interpreter lives ("Fatal
+ * Python error: init_threadstate: thread state already initialized"), so
+ * it outlives the thread that made it and goes with its interpreter. */
+static PyThreadState *owner_ts[PW_MAX_INTERPS];
+
 /* Indexes handed out at run time (pw_interp_reserve), under create_lock. */
 static int next_free = PW_MAX_INTERPS;
 static const char *runtime_names[PW_MAX_INTERPS];
@@ -96,6 +103,10 @@ static void thread_gone(void *data)
          * binding, which goes last. */
         for (i = PW_MAX_INTERPS - 1; i >= 0; i--) {
             if (st->ts[i] == NULL || interps[i] == NULL) {
+                continue;
+            }
+            if (st->ts[i] == owner_ts[i]) {
+                st->ts[i] = NULL; /* its interpreter's exit deletes it */
                 continue;
             }
             PyEval_RestoreThread(st->ts[i]);
@@ -212,6 +223,7 @@ PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited)
                 create_failed[interp] = 1;
             }
             else {
+                owner_ts[interp] = sub;
                 __atomic_store_n(&interps[interp], PW_TSTATE_INTERP(sub),
                                  __ATOMIC_RELEASE);
             }
@@ -350,12 +362,11 @@ long pw_interp_end(int i)
         return 0;
     }
     if (mine == NULL) {
-        /* Made on first use by a worker thread: this one needs a state
-         * there to end it. */
-        mine = thread_states[i] = PyThreadState_New(interps[i]);
-        if (mine == NULL) {
-            return 0;
-        }
+        /* Made on first use by a worker thread (its owner state stays,
+         * owner_ts): ending it from this thread was seen to hang past
+         * PyWSGIShutdownTimeout under 3.11; it is left to the process's
+         * exit, as an interpreter whose threads still run is. */
+        return -1;
     }
     PyThreadState_Swap(mine);
     thread_interp = i;

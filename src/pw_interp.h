@@ -91,7 +91,9 @@ int pw_interp_busy(void);
 /* GIL of main held, at child exit: end sub-interpreter interp, after the
  * threads the app started in it were asked to finish (non-daemon ones are
  * joined).  Returns 0, or how many of them still run: then the
- * interpreter is left to the process's exit, never ended under them. */
+ * interpreter is left to the process's exit, never ended under them; -1
+ * for an interpreter made on first use by a worker thread, which is left
+ * to the process's exit too. */
 long pw_interp_end(int interp);
 
 #endif /* PW_INTERP_H */

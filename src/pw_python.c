@@ -458,6 +458,10 @@ static apr_status_t python_cleanup(void *data)
     /* Declared ones and those made at run time (files served by handler). */
     for (i = 1; i < PW_MAX_INTERPS; i++) {
         long left = pw_interp_end(i);
+        if (left < 0) {
+            kept++; /* made on first use: left to the process's exit */
+            continue;
+        }
         if (left > 0) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                          "PW0106: sub-interpreter '%s' in pid %" APR_PID_T_FMT
