@@ -10,7 +10,6 @@
 #include "pw_config.h"
 #include "pw_guard.h"
 #include "pw_handler.h"
-#include "pw_health.h"
 #include "pw_metrics.h"
 #include "pw_python.h"
 #include "pw_status.h"
@@ -62,7 +61,6 @@ static void pw_register_hooks(apr_pool_t *p)
     pw_auth_register_hooks(p);
     pw_metrics_register_hooks(p);
     pw_status_register_hooks(p);
-    pw_health_register_hooks(p);
 }
 
 AP_DECLARE_MODULE(pywsgi) = { STANDARD20_MODULE_STUFF, pw_config_dir_create,

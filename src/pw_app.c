@@ -57,9 +57,8 @@ static apr_thread_mutex_t *file_lock;
 static apr_pool_t *file_pool;
 static apr_hash_t *file_apps;
 
-void pw_app_child_init(apr_pool_t *pchild)
+void pw_app_child_init(apr_pool_t *pchild, int n)
 {
-    int n = pw_config_target_count();
 
     states = apr_pcalloc(pchild, (n > 0 ? n : 1) * sizeof(*states));
     apr_thread_mutex_create(&load_lock, APR_THREAD_MUTEX_DEFAULT, pchild);
@@ -147,12 +146,8 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
                                            : load_module(app, again);
     obj = module ? resolve_callable(app, module) : NULL;
     if (obj == NULL) {
-        /* A file's own interpreter (%{RESOURCE}) was named at run time. */
-        const char *name = pw_interp_runtime_name(interp);
+        const char *name = pw_interp_name(interp);
 
-        if (name == NULL) {
-            name = pw_config_interp_name(interp);
-        }
         pw_log_exception(r, s,
                          "PW0201: %s: application '%s' failed to "
                          "load in interpreter '%s':",

@@ -8,9 +8,9 @@
 #include "pw_common.h"
 #include "pw_config.h"
 
-/* child_init, before any app is loaded: room for every declared target,
+/* child_init, before any app is loaded: room for the n declared targets,
  * and the load lock.  No GIL. */
-void pw_app_child_init(apr_pool_t *pchild);
+void pw_app_child_init(apr_pool_t *pchild, int n);
 
 /*
  * The app's callable in interpreter interp, loading it on first use (and

@@ -444,20 +444,16 @@ static const char *cmd_python_path(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
-/* The Python version a virtualenv was made by, from its pyvenv.cfg
- * ("version = 3.12.1" from venv, "version_info = 3.12.1.final.0" from
- * virtualenv): "3.12.1" and, in *minor_out, "3.12"; NULL when it does not
- * say.  Reads at most 4 KiB. */
-static const char *venv_version(const char *cfg, const char **minor_out,
-                                apr_pool_t *p)
+const char *pw_config_venv_value(const char *venv, const char *key,
+                                 apr_pool_t *p)
 {
     apr_file_t *f;
     char buf[4096];
     apr_size_t len = sizeof(buf) - 1;
-    char *line, *next, *key, *val, *end;
-    long major, minor, micro;
+    char *line, *next, *val, *end;
 
-    if (apr_file_open(&f, cfg, APR_FOPEN_READ, APR_OS_DEFAULT, p)
+    if (apr_file_open(&f, apr_pstrcat(p, venv, "/pyvenv.cfg", NULL),
+                      APR_FOPEN_READ, APR_OS_DEFAULT, p)
         != APR_SUCCESS) {
         return NULL;
     }
@@ -477,27 +473,53 @@ static const char *venv_version(const char *cfg, const char **minor_out,
         *val++ = '\0';
         /* It returns the end of what it wrote, not its start. */
         apr_collapse_spaces(line, line);
-        key = line;
-        if (strcmp(key, "version") && strcmp(key, "version_info")) {
+        if (strcmp(line, key) != 0) {
             continue;
         }
-        major = strtol(val, &end, 10);
-        if (end == val || *end != '.') {
-            continue;
+        while (apr_isspace(*val)) {
+            val++;
         }
-        val = end + 1;
-        minor = strtol(val, &end, 10);
-        if (end == val) {
-            continue;
+        end = val + strlen(val);
+        while (end > val && apr_isspace(end[-1])) {
+            *--end = '\0';
         }
-        *minor_out = apr_psprintf(p, "%ld.%ld", major, minor);
-        if (*end == '.' && apr_isdigit(end[1])) {
-            micro = strtol(end + 1, NULL, 10);
-            return apr_psprintf(p, "%ld.%ld.%ld", major, minor, micro);
-        }
-        return *minor_out;
+        return apr_pstrdup(p, val);
     }
     return NULL;
+}
+
+/* The Python version a virtualenv was made by, from its pyvenv.cfg
+ * ("version = 3.12.1" from venv, "version_info = 3.12.1.final.0" from
+ * virtualenv): "3.12.1" and, in *minor_out, "3.12"; NULL when it does not
+ * say. */
+static const char *venv_version(const char *venv, const char **minor_out,
+                                apr_pool_t *p)
+{
+    const char *val = pw_config_venv_value(venv, "version", p);
+    char *end;
+    long major, minor, micro;
+
+    if (val == NULL) {
+        val = pw_config_venv_value(venv, "version_info", p);
+    }
+    if (val == NULL) {
+        return NULL;
+    }
+    major = strtol(val, &end, 10);
+    if (end == val || *end != '.') {
+        return NULL;
+    }
+    val = end + 1;
+    minor = strtol(val, &end, 10);
+    if (end == val) {
+        return NULL;
+    }
+    *minor_out = apr_psprintf(p, "%ld.%ld", major, minor);
+    if (*end == '.' && apr_isdigit(end[1])) {
+        micro = strtol(end + 1, NULL, 10);
+        return apr_psprintf(p, "%ld.%ld.%ld", major, minor, micro);
+    }
+    return *minor_out;
 }
 
 static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
@@ -534,7 +556,7 @@ static const char *cmd_venv(cmd_parms *cmd, void *dconf, const char *arg)
     /* A venv holds packages compiled for, and a site-packages named after,
      * the Python that made it; run by another version it fails at child
      * start with CPython's own, unhelpful message (init_fs_encoding). */
-    made_by = venv_version(cfg, &made_by_minor, cmd->temp_pool);
+    made_by = venv_version(dir, &made_by_minor, cmd->temp_pool);
     if (made_by && strcmp(made_by_minor, PW_PY_MAJOR_MINOR) != 0) {
         return apr_psprintf(
             cmd->pool,

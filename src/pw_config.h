@@ -122,6 +122,14 @@ const pw_target_t *pw_config_target(int id);
 /* Main-server settings (process wide: one Python per process). */
 const apr_array_header_t *pw_config_python_path(server_rec *s);
 const char *pw_config_venv(server_rec *s);
+
+/* The value of key in the virtualenv venv's pyvenv.cfg ("home",
+ * "version"...), spaces trimmed, from p; NULL when the file cannot be read
+ * or does not say.  Reads at most 4 KiB.  The one reader of that file: the
+ * directive's version check and the child's diagnosis of a failed start
+ * both use it. */
+const char *pw_config_venv_value(const char *venv, const char *key,
+                                 apr_pool_t *p);
 apr_interval_time_t pw_config_shutdown_timeout(server_rec *s);
 int pw_config_metrics(server_rec *s);
 const apr_array_header_t *pw_config_preloads(server_rec *s);

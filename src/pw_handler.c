@@ -7,6 +7,9 @@
  * status.  The handler also serves files by handler ("AddHandler
  * pywsgi-script .wsgi" where Options ExecCGI is on, checked as mod_cgi
  * checks a CGI script): each file is an app of its own (file_route).
+ * Also the request path's state per interpreter, made and ended here for
+ * its parts (input, response, environ, the ASGI bridge), so the lifecycle
+ * (pw_python.c) calls one function of the request path, not each part.
  * Locking: the handler takes the GIL through pw_interp once per
  * request and gives it back before returning; what it calls releases it
  * around blocking Apache calls.
@@ -44,6 +47,24 @@ void pw_handler_register_hooks(apr_pool_t *p)
                            APR_HOOK_MIDDLE);
     ap_hook_map_to_storage(pw_map_to_storage, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_handler(pw_handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+int pw_handler_interp_init(int interp, PyObject *errors)
+{
+    /* environ's template holds what response makes: wsgi.file_wrapper. */
+    if (pw_input_interp_init() < 0 || pw_response_interp_init(interp) < 0
+        || pw_environ_interp_init(interp, errors, pw_response_file_wrapper())
+               < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+void pw_handler_interp_fini(server_rec *s)
+{
+    if (pw_asgi_active(0)) {
+        pw_asgi_fini(0, s);
+    }
 }
 
 static int pw_translate_name(request_rec *r)
@@ -192,7 +213,7 @@ static int pw_handler(request_rec *r)
                 rc = HTTP_GATEWAY_TIME_OUT;
             }
         }
-        pw_metrics_python_sample();
+        pw_metrics_python_sample(conf.interp);
         if (route == &file) {
             /* pw_environ_build() kept SCRIPT_NAME in it. */
             Py_CLEAR(file.script_name[conf.interp]);
@@ -292,7 +313,7 @@ static int run_app(request_rec *r, pw_route_t *route,
         return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
     input = pw_input_new(r, spool);
-    start = input ? pw_response_new(r, target, input) : NULL;
+    start = input ? pw_response_new(r, target, input, rc->interp) : NULL;
     if (start && route->asgi) {
         status = pw_asgi_run(r, route, rc, app, input, start);
         goto done;

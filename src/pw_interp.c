@@ -60,9 +60,11 @@ static char create_failed[PW_MAX_INTERPS];
  * it outlives the thread that made it and goes with its interpreter. */
 static PyThreadState *owner_ts[PW_MAX_INTERPS];
 
-/* Indexes handed out at run time (pw_interp_reserve), under create_lock. */
+/* Each interpreter's name: the configured ones set at child start
+ * (pw_interp_name_set), those handed out at run time by pw_interp_reserve
+ * under create_lock. */
 static int next_free = PW_MAX_INTERPS;
-static const char *runtime_names[PW_MAX_INTERPS];
+static const char *names[PW_MAX_INTERPS];
 
 /* This thread's states, how many requests it is serving right now (nested
  * ones count), and the interpreter it is in, with the ones it was in
@@ -184,16 +186,23 @@ int pw_interp_reserve(const char *name)
     pthread_mutex_lock(&create_lock);
     if (next_free < PW_MAX_INTERPS) {
         interp = next_free++;
-        runtime_names[interp] = name;
+        names[interp] = name;
     }
     pthread_mutex_unlock(&create_lock);
     return interp;
 }
 
-const char *pw_interp_runtime_name(int interp)
+void pw_interp_name_set(int interp, const char *name)
 {
-    return interp >= 0 && interp < PW_MAX_INTERPS ? runtime_names[interp]
-                                                  : NULL;
+    names[interp] = name;
+}
+
+const char *pw_interp_name(int interp)
+{
+    const char *name =
+        interp >= 0 && interp < PW_MAX_INTERPS ? names[interp] : NULL;
+
+    return name ? name : "?";
 }
 
 PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited)

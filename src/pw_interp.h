@@ -38,8 +38,13 @@ PyThreadState *pw_interp_acquire_new(int interp, apr_interval_time_t *waited);
  * pw_interp_acquire_new(). */
 int pw_interp_reserve(const char *name);
 
-/* The name given to pw_interp_reserve() for interp, or NULL. */
-const char *pw_interp_runtime_name(int interp);
+/* Child start, before any request: the name of configured interpreter
+ * interp (kept; not copied). */
+void pw_interp_name_set(int interp, const char *name);
+
+/* interp's name, for log lines: set above or given to pw_interp_reserve();
+ * "?" for an index never named. */
+const char *pw_interp_name(int interp);
 
 /* Give the GIL back; tstate is what pw_interp_acquire() returned. */
 void pw_interp_release(PyThreadState *tstate);

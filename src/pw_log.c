@@ -67,7 +67,6 @@ static pid_t child_pid;
 static PyObject *stream_stdout[PW_MAX_INTERPS];
 static PyObject *stream_stderr[PW_MAX_INTERPS];
 static PyObject *stream_errors[PW_MAX_INTERPS];
-static PyObject *format_exception[PW_MAX_INTERPS];
 static PyObject *unsupported[PW_MAX_INTERPS]; /* io.UnsupportedOperation */
 
 static void lines_key_make(void)
@@ -627,24 +626,24 @@ static void out_write(pw_lines_out_t *out, request_rec *r, server_rec *s)
  * that. */
 static void log_traceback(pw_lines_out_t *out, PyObject *exc)
 {
-    PyObject *lines, *item, *tb;
-    PyObject **format = &format_exception[pw_interp_current()];
+    PyObject *lines, *item, *tb, *mod, *format;
     Py_ssize_t i, n;
 
-    /* traceback (and linecache, tokenize...) only once something fails. */
-    if (*format == NULL) {
-        PyObject *mod = PyImport_ImportModule("traceback");
-        *format = mod ? PyObject_GetAttrString(mod, "format_exception") : NULL;
-        Py_XDECREF(mod);
-        if (*format == NULL) {
-            PyErr_Clear();
-            return;
-        }
+    /* traceback (and linecache, tokenize...) only once something fails;
+     * from then on the import is a look-up in this interpreter's
+     * sys.modules, on an error path only: no cache per interpreter. */
+    mod = PyImport_ImportModule("traceback");
+    format = mod ? PyObject_GetAttrString(mod, "format_exception") : NULL;
+    Py_XDECREF(mod);
+    if (format == NULL) {
+        PyErr_Clear();
+        return;
     }
     tb = PyException_GetTraceback(exc); /* new reference or NULL */
-    lines = PyObject_CallFunctionObjArgs(*format, (PyObject *)Py_TYPE(exc), exc,
+    lines = PyObject_CallFunctionObjArgs(format, (PyObject *)Py_TYPE(exc), exc,
                                          tb ? tb : Py_None, NULL);
     Py_XDECREF(tb);
+    Py_DECREF(format);
     if (lines == NULL) {
         PyErr_Clear();
         return;

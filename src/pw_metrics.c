@@ -62,7 +62,6 @@
  * compare.
  */
 #include "pw_metrics.h"
-#include "pw_interp.h"
 #include "ap_mpm.h"
 #include "http_core.h"
 #include "apr_hash.h"
@@ -776,9 +775,9 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
 /* GIL held.  gc.get_stats() per interpreter, at most once a second each;
  * the child's figure is the sum over its interpreters.  The caller's
  * exception state, if any, is kept. */
-void pw_metrics_python_sample(void)
+void pw_metrics_python_sample(int interp)
 {
-    int interp = pw_interp_current(), i;
+    int i;
     PyObject *exc, *gc = NULL, *stats = NULL;
     apr_uint64_t sum = 0, total = 0;
     apr_time_t now;

@@ -41,7 +41,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m);
 
 /* GIL held, at the end of a request: a chance to sample Python-side
  * figures (GC collections) for this child, cheaply. */
-void pw_metrics_python_sample(void);
+void pw_metrics_python_sample(int interp); /* interp: whose GIL is held */
 
 /* --- Reading the figures (pw_status.c).  No GIL, no Python. ------------ */
 

@@ -5,10 +5,10 @@
  * root and re-reads its config on restart), the set-up of each interpreter
  * for requests (each concern's per-interpreter state, sys.path), the
  * startup self-report, preloading, and bounded finalisation at child exit.
- * This is the lifecycle layer: it calls down into the request path and the
- * services (log, input, response, environ, app) and the registry
- * (pw_interp.c); none of them calls it.  Locking: child_init runs in the
- * child's main thread before any request, with the GIL from Python's start
+ * This is the lifecycle layer: it calls down into the request path (the
+ * handler's per-interpreter state, the apps), the services (log) and the
+ * registry (pw_interp.c); none of them calls it.  Locking: child_init runs in
+ * the child's main thread before any request, with the GIL from Python's start
  * until it gives it back; the exit cleanup takes main's GIL.
  *
  * Decisions, after CPython's "Python Initialization Configuration" (PEP 587):
@@ -30,13 +30,10 @@
  */
 #include "pw_python.h"
 #include "pw_app.h"
-#include "pw_asgi.h"
 #include "pw_config.h"
-#include "pw_environ.h"
-#include "pw_input.h"
+#include "pw_handler.h"
 #include "pw_interp.h"
 #include "pw_log.h"
-#include "pw_response.h"
 #include "ap_mpm.h"
 #include "apr_file_io.h"
 #include "apr_lib.h"
@@ -68,9 +65,13 @@ void pw_python_child_init(apr_pool_t *pchild, server_rec *s)
     PyPreConfig preconfig;
     PyConfig config;
     PyStatus status;
+    int i;
 
     main_server = s;
-    pw_app_child_init(pchild);
+    for (i = 0; i < pw_config_interp_count(); i++) {
+        pw_interp_name_set(i, pw_config_interp_name(i));
+    }
+    pw_app_child_init(pchild, pw_config_target_count());
     PyPreConfig_InitIsolatedConfig(&preconfig);
     preconfig.utf8_mode = 1;
     status = Py_PreInitialize(&preconfig);
@@ -135,40 +136,19 @@ fail_status:
 static const char *stdlib_dir(apr_pool_t *p, const char *venv)
 {
     const char *prefix = PW_PYTHON_PREFIX;
-    char buf[4096], *line, *next, *val;
-    apr_size_t len = sizeof(buf) - 1;
-    apr_file_t *f;
+    const char *home = venv ? pw_config_venv_value(venv, "home", p) : NULL;
 
-    if (venv
-        && apr_file_open(&f, apr_pstrcat(p, venv, "/pyvenv.cfg", NULL),
-                         APR_FOPEN_READ, APR_OS_DEFAULT, p)
-               == APR_SUCCESS) {
-        apr_file_read_full(f, buf, len, &len);
-        apr_file_close(f);
-        buf[len] = '\0';
-        for (line = buf; line; line = next) {
-            next = strchr(line, '\n');
-            if (next) {
-                *next++ = '\0';
-            }
-            val = strchr(line, '=');
-            if (val && strncmp(line, "home", 4) == 0
-                && (apr_isspace(line[4]) || line[4] == '=')) {
-                char *end;
+    if (home) {
+        /* home is PREFIX/bin */
+        char *val = apr_pstrdup(p, home);
+        char *end = val + strlen(val);
 
-                while (apr_isspace(*++val)) {
-                }
-                end = val + strlen(val);
-                while (end > val && (apr_isspace(end[-1]) || end[-1] == '/')) {
-                    *--end = '\0';
-                }
-                /* home is PREFIX/bin */
-                end = strrchr(val, '/');
-                if (end && end > val) {
-                    prefix = apr_pstrndup(p, val, end - val);
-                }
-                break;
-            }
+        while (end > val && end[-1] == '/') {
+            *--end = '\0';
+        }
+        end = strrchr(val, '/');
+        if (end && end > val) {
+            prefix = apr_pstrndup(p, val, end - val);
         }
     }
     return apr_pstrcat(p, prefix, "/lib/python" PW_PY_MAJOR_MINOR, NULL);
@@ -223,19 +203,16 @@ static const char *why_no_start(apr_pool_t *p, const char *venv)
 }
 
 /* GIL of interp held.  Everything per interpreter is prepared here, once:
- * each concern's own state first, then what they hand each other (the
- * environ template holds wsgi.errors and wsgi.file_wrapper). */
+ * the log's streams first, then the request path's state, which takes
+ * wsgi.errors from them. */
 static int interp_setup(server_rec *s, int interp)
 {
     const apr_array_header_t *dirs = pw_config_python_path(s);
     PyObject *sys_path, *threading;
     int i;
 
-    if (pw_log_init(s, interp) < 0 || pw_input_interp_init() < 0
-        || pw_response_interp_init(interp) < 0
-        || pw_environ_interp_init(interp, pw_log_errors(interp),
-                                  pw_response_file_wrapper())
-               < 0) {
+    if (pw_log_init(s, interp) < 0
+        || pw_handler_interp_init(interp, pw_log_errors(interp)) < 0) {
         return -1;
     }
     /* threading takes the thread that first imports it for the main
@@ -282,11 +259,8 @@ static int interp_setup(server_rec *s, int interp)
  * its handler-served files) held, in a request's thread. */
 static int interp_setup_late(int interp)
 {
-    const char *name = pw_interp_runtime_name(interp);
+    const char *name = pw_interp_name(interp);
 
-    if (name == NULL) {
-        name = pw_config_interp_name(interp);
-    }
     if (interp_setup(main_server, interp) < 0) {
         pw_log_exception(NULL, main_server,
                          "PW0105: sub-interpreter '%s' could not"
@@ -417,15 +391,6 @@ static void *watchdog(void *arg)
     return NULL;
 }
 
-/* GIL of main held.  The ASGI apps' lifespan shutdown, and their loop's
- * thread ended, before Python is (ASGI runs in main only: pw_asgi.h). */
-static void asgi_fini(void)
-{
-    if (pw_asgi_active(0)) {
-        pw_asgi_fini(0, main_server);
-    }
-}
-
 static apr_status_t python_cleanup(void *data)
 {
     static apr_interval_time_t timeout;
@@ -453,7 +418,7 @@ static apr_status_t python_cleanup(void *data)
     pthread_attr_destroy(&attr);
 
     pw_interp_acquire_for_exit();
-    asgi_fini();
+    pw_handler_interp_fini(main_server);
     pw_log_fini();
     /* Declared ones and those made at run time (files served by handler). */
     for (i = 1; i < PW_MAX_INTERPS; i++) {
@@ -470,10 +435,7 @@ static apr_status_t python_cleanup(void *data)
                          "it is left to the process's exit, not ended "
                          "under them, and Python is not finalised in "
                          "this child (main's atexit handlers still ran)",
-                         i < pw_config_interp_count()
-                             ? pw_config_interp_name(i)
-                             : pw_interp_runtime_name(i),
-                         getpid(), left);
+                         pw_interp_name(i), getpid(), left);
             kept++;
         }
     }

@@ -21,7 +21,6 @@
 #include "pw_response.h"
 #include "pw_http.h"
 #include "pw_log.h"
-#include "pw_interp.h"
 #include "pw_input.h"
 #include "util_filter.h"
 #include "http_core.h"
@@ -56,6 +55,7 @@ typedef struct {
     const char *status_line;
     PyObject *write; /* write(), handed out by start_response */
     PyObject *input; /* wsgi.input, to know if Apache answered */
+    int interp;      /* the interpreter it was made in */
 } pw_resp_t;
 
 typedef struct {
@@ -581,7 +581,7 @@ static void close_result(pw_resp_t *self, PyObject *result)
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         return; /* no close() to call */
     }
-    found = PW_GETATTR_OPTIONAL(result, str_close[pw_interp_current()], &close);
+    found = PW_GETATTR_OPTIONAL(result, str_close[self->interp], &close);
     if (found <= 0) {
         if (found < 0) {
             pw_log_exception(self->r, self->r->server,
@@ -809,7 +809,8 @@ static PyTypeObject resp_type = {
     .tp_doc = "start_response(status, response_headers, exc_info=None)",
 };
 
-PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input)
+PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input,
+                          int interp)
 {
     pw_resp_t *self = PyObject_New(pw_resp_t, &resp_type);
 
@@ -828,6 +829,7 @@ PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input)
     self->status_line = NULL;
     self->write = NULL;
     self->input = Py_NewRef(input);
+    self->interp = interp;
     return (PyObject *)self;
 }
 

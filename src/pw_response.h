@@ -15,8 +15,10 @@ int pw_response_interp_init(int interp);
 PyObject *pw_response_file_wrapper(void);
 
 /* GIL held.  The start_response callable for r (new reference); target
- * names the app in log lines; input is the request's wsgi.input. */
-PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input);
+ * names the app in log lines; input is the request's wsgi.input; interp is
+ * the interpreter whose GIL is held (the caller's acquire said which). */
+PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input,
+                          int interp);
 
 /*
  * GIL held.  Send what the app returned, then call its close() (exactly
