@@ -131,6 +131,7 @@ static int pw_handler(request_rec *r)
         }
     }
     m.target = route->target;
+    m.host = route == &file ? r->server : NULL;
     if (conf.interp == PW_INTERP_NONE) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0708: %s: virtual host %s has no interpreter of its "
@@ -157,7 +158,7 @@ static int pw_handler(request_rec *r)
     }
     m.slow_request = conf.slow_request;
     m.queue_wait = pw_metrics_queue_wait(r, start);
-    pw_metrics_request_begin(m.target);
+    pw_metrics_request_begin(m.target, m.host);
     tstate = pw_interp_acquire(conf.interp, &m.gil_wait);
     if (tstate == NULL && pw_config_interp_lazy(conf.interp)) {
         /* A virtual host's interpreter, made when first needed. */

@@ -12,7 +12,10 @@
 # - alice's and bob's apps each import a "util" of their own and, served by
 #   one child, do not see each other's (one interpreter per virtual host);
 # - a .htaccess with a process-wide PyWSGI directive gives 500 and a log
-#   line naming the fix, while both tenants keep being served.
+#   line naming the fix, while both tenants keep being served;
+# - each tenant's status page (PyWSGIStatus Host) lists her handler-served
+#   files with their requests (JSON, Prometheus, HTML), none of the other's,
+#   a ninth file server-wide too (not lost in "(other)").
 use strict;
 use warnings FATAL => 'all';
 
@@ -28,7 +31,7 @@ use POSIX ();
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 17;
+plan tests => 19;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -136,6 +139,54 @@ subtest 'alice and bob, one child, same module names: not shared' => sub {
     is($b2->{who}, 'bob', 'and bob his');
     isnt($a1->{interp}, $b1->{interp}, 'two interpreters, one per virtual host');
     $conn->disconnect;
+};
+
+# A tenant's status page (PyWSGIStatus Host in her <VirtualHost>) lists her
+# handler-served files with their requests, in every format, and nothing of
+# the other tenant's.
+sub tenant_status {
+    my ($host) = @_;
+    my %out;
+    my $res = PWServer::http_get($vport, '/my-status?format=json', host => $host);
+    $out{json_status} = $res->{status};
+    my $j = $res->{status} == 200 ? decode_json_body($res->{body}) : undef;
+    $out{json} = { map { $_->{app} => $_->{requests} } @{ ($j || {})->{apps} || [] } };
+    $res = PWServer::http_get($vport, '/my-status?format=prometheus', host => $host);
+    my %prom;
+    while ($res->{body} =~ /^pywsgi_requests_total\{app="([^"]*)"[^}]*\} (\d+)$/mg) {
+        $prom{$1} += $2;
+    }
+    $out{prom} = \%prom;
+    $res = PWServer::http_get($vport, '/my-status', host => $host);
+    $out{html} = { map { $_ => 1 } $res->{body} =~ /tr class="pywsgi-app[^"]*" data-app="([^"]*)"/g };
+    return \%out;
+}
+
+subtest "a tenant's status page lists her handler-served files, not the other's" => sub {
+    my ($alice, $bob) = ("$root/alice/app.wsgi", "$root/bob/app.wsgi");
+    my $before = tenant_status('alice.test');
+    is($before->{json_status}, 200, "alice's /my-status?format=json: 200");
+    my ($res) = get_json('alice.test', '/app.wsgi');
+    is($res->{status}, 200, 'one more request to alice\'s app.wsgi');
+    my ($rb) = get_json('bob.test', '/app.wsgi');
+    is($rb->{status}, 200, 'and one to bob\'s');
+    my $a = tenant_status('alice.test');
+    ok(defined $a->{json}{$alice}, "JSON names $alice")
+        or diag('apps: ' . join(', ', sort keys %{ $a->{json} }));
+    is($a->{json}{$alice}, ($before->{json}{$alice} // 0) + 1, '... and counted that request');
+    cmp_ok($a->{json}{$alice} // 0, '>=', 5, '... and the earlier ones');
+    ok(exists $a->{json}{"$root/alice/alias_app.py"}, 'the host\'s PyWSGIScriptAlias app too');
+    ok(!exists $a->{json}{$bob}, "not bob's app.wsgi");
+    ok(defined $a->{prom}{$alice}, "Prometheus: pywsgi_requests_total for it");
+    is($a->{prom}{$alice} // -1, $a->{json}{$alice} // -2, '... the same count');
+    ok(!exists $a->{prom}{$bob}, "Prometheus: not bob's");
+    ok($a->{html}{$alice}, 'HTML: a row for it');
+    ok(!$a->{html}{$bob}, "HTML: none for bob's");
+    my $b = tenant_status('bob.test');
+    ok(defined $b->{json}{$bob}, "bob's page names his app.wsgi");
+    ok(!exists $b->{json}{$alice} && !exists $b->{prom}{$alice} && !$b->{html}{$alice},
+       "and nothing of alice's, in any format");
+    ok(!exists $b->{json}{"$root/alice/alias_app.py"}, "nor her alias app");
 };
 
 subtest 'interpreter=%{SERVER} on an alias: the host\'s interpreter' => sub {
@@ -336,6 +387,28 @@ subtest 'PyWSGIInterpreter and PyWSGIScriptAlias in .htaccess: refused too' => s
         my $log = wait_for_log($off, qr/\Q$directive\E/);
         like($log, qr{bad$i/\.htaccess: \Q$directive\E [^\n]*not in \.htaccess},
              "$directive: the log line says why") or diag($log);
+    }
+};
+
+subtest "every handler-served file of a tenant is on her page, the ninth too" => sub {
+    # By now the tenants have served eight files; a ninth must not vanish
+    # into "(other)", which no tenant sees.
+    spew("$root/alice/late.wsgi", app_text('late'));
+    my ($res) = get_json('alice.test', '/late.wsgi');
+    is($res->{status}, 200, 'GET /late.wsgi: 200');
+    my %want = (
+        alice => [map { "$root/alice/$_" } qw(app.wsgi perfile/one.wsgi perfile/two.wsgi
+                                               perfile/broken.wsgi late.wsgi)],
+        bob => [map { "$root/bob/$_" } qw(app.wsgi cgi/run files/run.py)],
+    );
+    for my $t (sort keys %want) {
+        my $s = tenant_status("$t.test");
+        for my $file (@{ $want{$t} }) {
+            cmp_ok($s->{json}{$file} // 0, '>=', 1, "$t\'s page counts $file");
+        }
+        my $other = $t eq 'alice' ? 'bob' : 'alice';
+        is_deeply([grep { m{/hosting/\Q$other\E/} } sort keys %{ $s->{json} }],
+                  [], "$t\'s page: nothing of $other\'s");
     }
 };
 
