@@ -89,6 +89,7 @@ sub start {
     close $fh;
     my $out = qx($HTTPD -f ${\ $self->conf_file} 2>&1 < /dev/null);
     return $self->fail("apache2 exited " . ($? >> 8) . ": $out") if $?;
+    $self->{start_output} = $out;    # what it said before its log opened
     my $deadline = time + $START_WAIT;
     while (time < $deadline) {
         if (my $pid = $self->pidfile_pid) {
