@@ -13,6 +13,7 @@
 #   one child, do not see each other's (one interpreter per virtual host);
 # - a .htaccess with a process-wide PyWSGI directive gives 500 and a log
 #   line naming the fix, while both tenants keep being served;
+# - PyWSGIRequestTimeout in a host stops its handler-served files (504);
 # - each tenant's status page (PyWSGIStatus Host) lists her handler-served
 #   files with their requests (JSON, Prometheus, HTML), none of the other's,
 #   a ninth file server-wide too (not lost in "(other)").
@@ -32,7 +33,7 @@ use POSIX ();
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 21;
+plan tests => 22;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -331,6 +332,29 @@ subtest 'SetHandler in a <Directory> of the server config' => sub {
          'PW0702 says it is a directory');
 };
 
+subtest 'PyWSGIRequestTimeout in the host: a handler-served file is stopped too' => sub {
+    make_path("$root/bob/slow");
+    spew("$root/bob/slow/.htaccess", $live);
+    spew("$root/bob/slow/spin.wsgi", <<'EOF_APP');
+import time
+
+
+def application(environ, start_response):
+    end = time.monotonic() + 8     # pure Python: stoppable between bytecodes
+    while time.monotonic() < end:
+        pass
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"finished"]
+EOF_APP
+    my $off = log_offset();
+    my $res = PWServer::http_get($vport, '/slow/spin.wsgi', host => 'bob.test');
+    is($res->{status}, 504, '8 s of spinning against PyWSGIRequestTimeout 2: 504')
+        or diag($res->{body});
+    like(wait_for_log($off, qr/PW0401/, 5),
+         qr/PW0401: \/slow\/spin\.wsgi: application '[^']*bob\/slow\/spin\.wsgi' stopped after 2 s/,
+         'PW0401 names the file');
+};
+
 subtest 'SetHandler in <Files> of a .htaccess' => sub {
     make_path("$root/bob/files");
     spew("$root/bob/files/.htaccess",
@@ -419,7 +443,7 @@ subtest "every handler-served file of a tenant is on her page, the ninth too" =>
 # merged copy; each must still get an interpreter of its own.
 subtest 'hosts with no PyWSGI directive: one interpreter each' => sub {
     my $srv = PWPrivate->new(
-        mpm => mpm() || 'event', procs => 1, threads => 2, ports => [8721 .. 8729],
+        mpm => mpm() || 'event', procs => 1, threads => 2,
         extra => "<Directory \@DIR\@/htdocs>\n    AddHandler pywsgi-script .wsgi\n"
                . "    Options +ExecCGI\n</Directory>\n"
                . join('', map { "<VirtualHost *>\n    ServerName t$_.test\n</VirtualHost>\n" } 1 .. 3));
@@ -465,7 +489,7 @@ EOF_APP
 # are the ones left without.
 subtest 'more hosts than interpreters: PW0704, then PW0708 and PW0707, counted' => sub {
     my $srv = PWPrivate->new(
-        mpm => mpm() || 'event', procs => 1, threads => 2, ports => [8721 .. 8729],
+        mpm => mpm() || 'event', procs => 1, threads => 2,
         extra => <<'CONF' . join('', map { "<VirtualHost *>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 70));
 <Directory @DIR@/htdocs>
     AddHandler pywsgi-script .wsgi
