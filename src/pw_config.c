@@ -1241,8 +1241,7 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
             sc = apr_pmemdup(pconf, sc, sizeof(*sc));
             ap_set_module_config(s->module_config, &pywsgi_module, sc);
         }
-        apr_hash_set(seen, apr_pmemdup(pconf, &sc, sizeof(sc)), sizeof(sc),
-                     "");
+        apr_hash_set(seen, apr_pmemdup(pconf, &sc, sizeof(sc)), sizeof(sc), "");
         if (d->interp >= 0) {
             sc->vhost_interp = d->interp; /* the administrator chose */
             continue;
@@ -1294,8 +1293,8 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
          * first of the two startup passes).  The real pass says it again
          * once the log is open (pw_config_post_config). */
         if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
-            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0,
-                         main_s, "%s", overflow_warning);
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, main_s,
+                         "%s", overflow_warning);
         }
     }
     return OK;

@@ -57,15 +57,15 @@
  * config tree in post_config, as mod_info reads it, so each shows, with
  * zeros, from the start) get fixed indexes; spare entries (8, and 4 per
  * virtual host, at most 64) take apps this file did not see there (claimed
- * at first use, by name, with a CAS), and "(other)" the rest.  Each child remembers the index of each pw_app_t it met
- * in a small lock-free table, so the hot path finds it with one pointer
- * compare.  A file served by handler is counted under its path, one entry
- * whatever host serves it; the entry also records (a CAS per host, the
- * first time a child meets the pair) the virtual hosts that served it, as
- * server_rec pointers -- the same in every child of a generation, which
- * all fork from the parent that read the configuration -- so a tenant's
- * status page (PyWSGIStatus Host) finds its files.  The table is keyed by
- * (app, host) for them.
+ * at first use, by name, with a CAS), and "(other)" the rest.  Each child
+ * remembers the index of each pw_app_t it met in a small lock-free table, so
+ * the hot path finds it with one pointer compare.  A file served by handler is
+ * counted under its path, one entry whatever host serves it; the entry also
+ * records (a CAS per host, the first time a child meets the pair) the virtual
+ * hosts that served it, as server_rec pointers -- the same in every child of a
+ * generation, which all fork from the parent that read the configuration -- so
+ * a tenant's status page (PyWSGIStatus Host) finds its files.  The table is
+ * keyed by (app, host) for them.
  */
 #include "pw_metrics.h"
 #include "pw_interp.h"
@@ -287,8 +287,8 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     for (vh = s->next; vh && spares < PW_SPARE_MAX; vh = vh->next) {
         spares += PW_SPARE_HOST;
     }
-    g.napps = g.nregistered + (spares < PW_SPARE_MAX ? spares : PW_SPARE_MAX)
-              + 1;
+    g.napps =
+        g.nregistered + (spares < PW_SPARE_MAX ? spares : PW_SPARE_MAX) + 1;
 
     if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS
         || limit < 1) {
@@ -721,8 +721,7 @@ static void sat_sample(apr_time_t now)
     }
 }
 
-void pw_metrics_request_begin(const pw_target_t *target,
-                              const server_rec *host)
+void pw_metrics_request_begin(const pw_target_t *target, const server_rec *host)
 {
     if (my_slot == NULL) {
         return;
