@@ -52,10 +52,18 @@ static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return pw_config_check(pconf, s);
 }
 
+static int pw_post_config(apr_pool_t *pconf, apr_pool_t *plog,
+                          apr_pool_t *ptemp, server_rec *s)
+{
+    pw_config_post_config(s);
+    return OK;
+}
+
 static void pw_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(pw_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(pw_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
     pw_auth_register_hooks(p);

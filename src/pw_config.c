@@ -28,6 +28,7 @@
 #include "apr_file_info.h"
 #include "apr_hash.h"
 #include "apr_lib.h"
+#include "http_core.h"
 #include "util_md5.h"
 
 APLOG_USE_MODULE(pywsgi);
@@ -1221,11 +1222,17 @@ int pw_config_interp_lazy(int interp)
  * a child creates it when a request first needs it (pw_interp.c), so hosts
  * that serve no such file pay nothing.
  */
+/* check_config's PW0704, for post_config to log again (pconf). */
+static const char *overflow_warning;
+
 int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
 {
     server_rec *s;
     pw_server_conf_t *msc =
         ap_get_module_config(main_s->module_config, &pywsgi_module);
+    apr_hash_t *seen = apr_hash_make(pconf);
+    const char *left = NULL;
+    int overflow = 0;
 
     /* mpm-itk: children run as root until a connection's process switches
      * to its host's user; a preload would run app code as root. */
@@ -1244,10 +1251,19 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
             ap_get_module_config(s->module_config, &pywsgi_module);
         pw_dir_conf_t *d =
             ap_get_module_config(s->lookup_defaults, &pywsgi_module);
-        static int overflow;
         const char *name;
         int i;
 
+        /* A host with no PyWSGI directive of its own holds the main
+         * server's record itself (Apache merges only for the modules a
+         * host configures): its interpreter is its own, so is its record
+         * from here on.  Else every such host would run in the one the
+         * last of them was given. */
+        if (apr_hash_get(seen, &sc, sizeof(sc))) {
+            sc = apr_pmemdup(pconf, sc, sizeof(*sc));
+            ap_set_module_config(s->module_config, &pywsgi_module, sc);
+        }
+        apr_hash_set(seen, apr_pmemdup(pconf, &sc, sizeof(sc)), sizeof(sc), "");
         if (d->interp >= 0) {
             sc->vhost_interp = d->interp; /* the administrator chose */
             continue;
@@ -1266,18 +1282,12 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
                 /* Never a reason to refuse the whole configuration (a
                  * mass-hosting server may have thousands of hosts that
                  * serve no file by handler): such a host's files get 500
-                 * and PW0708 until it is given a shared interpreter. */
-                if (!overflow++) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
-                                 "PW0704: more than %d interpreters: "
-                                 "virtual host %s and the ones after it "
-                                 "get none of their own for files served "
-                                 "by handler (pywsgi-script; those get 500, "
-                                 "PW0708). Give such hosts a shared one "
-                                 "with 'PyWSGIInterpreter NAME' in their "
-                                 "<VirtualHost> (or in the main server, "
-                                 "for all)",
-                                 PW_MAX_INTERPS - 1, name);
+                 * and PW0708 until it is given a shared interpreter.
+                 * Which hosts those are depends on Apache's order (it
+                 * lists them last to first), so the warning names some. */
+                if (overflow++ < 3) {
+                    left = apr_pstrcat(pconf, left ? left : "",
+                                       left ? ", " : "", name, NULL);
                 }
                 sc->vhost_interp = PW_INTERP_NONE;
                 continue;
@@ -1288,7 +1298,36 @@ int pw_config_check(apr_pool_t *pconf, server_rec *main_s)
         }
         sc->vhost_interp = i;
     }
+    overflow_warning = NULL;
+    if (overflow) {
+        overflow_warning = apr_psprintf(
+            pconf,
+            "PW0704: more than %d interpreters: %d virtual host%s get%s "
+            "none of their own for files served by handler (pywsgi-script; "
+            "those get 500, PW0708): %s%s. Give such hosts a shared one "
+            "with 'PyWSGIInterpreter NAME' in their <VirtualHost> (or in "
+            "the main server, for all)",
+            PW_MAX_INTERPS - 1, overflow, overflow > 1 ? "s" : "",
+            overflow > 1 ? "" : "s", left,
+            overflow > 3 ? apr_psprintf(pconf, " and %d more", overflow - 3)
+                         : "");
+        /* Before the error log is open: on the terminal (configtest, the
+         * first of the two startup passes).  The real pass says it again
+         * once the log is open (pw_config_post_config). */
+        if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+            ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_WARNING, 0, main_s,
+                         "%s", overflow_warning);
+        }
+    }
     return OK;
+}
+
+void pw_config_post_config(server_rec *s)
+{
+    if (overflow_warning
+        && ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "%s", overflow_warning);
+    }
 }
 
 const char *pw_config_interp_name(int interp)

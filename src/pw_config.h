@@ -112,8 +112,13 @@ const char *pw_config_interp_name(int interp);
 int pw_config_interp_lazy(int interp);
 
 /* check_config: declare one interpreter per virtual host for its handler-
- * served files.  OK, or an error (logged, PW0704) past PW_MAX_INTERPS. */
+ * served files (past PW_MAX_INTERPS: none, and a PW0704 warning); refuse
+ * PyWSGIPreload under mpm-itk (PW0706).  OK or an error, logged. */
 int pw_config_check(apr_pool_t *pconf, server_rec *s);
+
+/* post_config: check_config's warnings again, now that the error log is
+ * open (check_config's go to the terminal, or nowhere once detached). */
+void pw_config_post_config(server_rec *s);
 
 /* Every declared target, by id. */
 int pw_config_target_count(void);

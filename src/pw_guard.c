@@ -12,7 +12,10 @@
  * request's thread (PyThreadState_SetAsyncExc).  The exception derives from
  * BaseException, so `except Exception:` in the app does not swallow it.
  * Python checks for it between bytecodes: a loop is cut at once, a call
- * blocked in C (time.sleep, a socket read) when it returns.
+ * blocked in C (time.sleep, a socket read) when it returns.  A process
+ * forked from a child after child_init (mpm-itk's one per connection) has
+ * no watchdog -- a thread does not survive fork() -- so its first request
+ * with a timeout starts one there (a pthread_atfork handler marks it).
  *
  * Recycling: after PyWSGIMaxRequests requests, or once the resident size
  * passes PyWSGIMaxMemory, the child stops taking connections and exits
@@ -62,6 +65,7 @@
 #include <stdlib.h>
 #include <signal.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <unistd.h>
 #if defined(__linux__)
 #include <sys/ioctl.h>
@@ -106,6 +110,9 @@ static apr_status_t recycle_exit_note(void *data);
 static int threaded, threads_per_child = 1, max_requests;
 static apr_off_t max_memory;
 static server_rec *main_server;
+/* Set in a process forked from this child (pthread_atfork): the watchdog
+ * stayed behind; the first request with a timeout starts one here. */
+static volatile apr_uint32_t watchdog_lost;
 
 /* No GIL.  Scan the slots; fire at the overdue ones. */
 static void *APR_THREAD_FUNC watchdog(apr_thread_t *thd, void *data)
@@ -233,12 +240,13 @@ static apr_status_t guard_stop(void *data)
     return APR_SUCCESS;
 }
 
+static void watchdog_forked(void);
+static void watchdog_start(server_rec *s);
+
 void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
 {
-    apr_thread_t *thd;
-    apr_threadattr_t *attr;
     server_rec *v;
-    int threads = 1, need_watchdog = 0, i;
+    int threads = 1, need_watchdog = 0;
 
     main_server = s;
     crash_handlers_install();
@@ -278,23 +286,21 @@ void pw_guard_child_init(apr_pool_t *pchild, server_rec *s)
         return;
     }
     apr_pool_cleanup_register(pchild, NULL, guard_stop, apr_pool_cleanup_null);
+    watchdog_start(s);
+    pthread_atfork(NULL, NULL, watchdog_forked);
+}
 
-    /* The exception each interpreter raises, made in that interpreter. */
-    for (i = 0; i < PW_MAX_INTERPS; i++) {
-        apr_interval_time_t waited;
-        PyThreadState *ts = pw_interp_acquire(i, &waited);
-        if (ts == NULL) {
-            continue;
-        }
-        timeout_exc[i] = PyErr_NewExceptionWithDoc("mod_pywsgi.RequestTimeout",
-                                                   "The request ran past "
-                                                   "PyWSGIRequestTimeout.",
-                                                   PyExc_BaseException, NULL);
-        if (timeout_exc[i] == NULL) {
-            PyErr_Clear();
-        }
-        pw_interp_release(ts);
-    }
+/* A fork() in this process: the copy has no watchdog thread. */
+static void watchdog_forked(void)
+{
+    watchdog_lost = 1;
+}
+
+static void watchdog_start(server_rec *s)
+{
+    apr_thread_t *thd;
+    apr_threadattr_t *attr;
+
     apr_threadattr_create(&attr, s->process->pool);
     apr_threadattr_detach_set(attr, 1);
     if (apr_thread_create(&thd, attr, watchdog, NULL, s->process->pool)
@@ -336,6 +342,28 @@ void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout,
     }
     if (slot == NULL) {
         return; /* more requests at once than foreseen: no timeout */
+    }
+    if (watchdog_lost && apr_atomic_cas32(&watchdog_lost, 0, 1) == 1) {
+        watchdog_start(main_server);
+    }
+    if (timeout_exc[interp] == NULL) {
+        /* The exception this interpreter raises, made in it on its first
+         * request with a timeout: a virtual host's or a file's own
+         * interpreter is made after child_init. */
+        PyObject *exc = PyErr_NewExceptionWithDoc(
+            "mod_pywsgi.RequestTimeout",
+            "The request ran past PyWSGIRequestTimeout.", PyExc_BaseException,
+            NULL);
+
+        if (exc == NULL) {
+            PyErr_Clear();
+        }
+        else if (timeout_exc[interp] == NULL) {
+            timeout_exc[interp] = exc;
+        }
+        else {
+            Py_DECREF(exc); /* made meanwhile by another request */
+        }
     }
     if (guard_depth == 1) {
         /* A timeout that fired just as the last request ended must not

@@ -152,6 +152,12 @@ static int pw_handler(request_rec *r)
         }
     }
     m.target = route->target;
+    m.host = route == &file ? r->server : NULL;
+    m.slow_request = conf.slow_request;
+    m.queue_wait = pw_metrics_queue_wait(r, start);
+    /* Counted from here on, whatever the outcome: a 500 for want of an
+     * interpreter is one of the app's requests too. */
+    pw_metrics_request_begin(m.target, m.host);
     if (conf.interp == PW_INTERP_NONE) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0708: %s: virtual host %s has no interpreter of its "
@@ -159,7 +165,9 @@ static int pw_handler(request_rec *r)
                       "at start); give it one with 'PyWSGIInterpreter NAME' "
                       "in its <VirtualHost>",
                       r->uri, r->server->server_hostname, r->filename);
-        return HTTP_INTERNAL_SERVER_ERROR;
+        m.interp_name = "-";
+        rc = HTTP_INTERNAL_SERVER_ERROR;
+        goto done;
     }
     if (conf.interp == PW_INTERP_FILE) {
         conf.interp = pw_app_file_interp(route->target, &m.interp_name);
@@ -170,15 +178,13 @@ static int pw_handler(request_rec *r)
                           "with the declared ones); give such files a "
                           "shared interpreter (%%{SERVER} or NAME)",
                           r->uri, r->filename, PW_MAX_INTERPS - 1);
-            return HTTP_INTERNAL_SERVER_ERROR;
+            rc = HTTP_INTERNAL_SERVER_ERROR;
+            goto done;
         }
     }
     else {
         m.interp_name = pw_config_interp_name(conf.interp);
     }
-    m.slow_request = conf.slow_request;
-    m.queue_wait = pw_metrics_queue_wait(r, start);
-    pw_metrics_request_begin(m.target);
     tstate = pw_interp_acquire(conf.interp, &m.gil_wait);
     if (tstate == NULL && pw_config_interp_lazy(conf.interp)) {
         /* A virtual host's interpreter, made when first needed. */
@@ -222,6 +228,7 @@ static int pw_handler(request_rec *r)
         pw_interp_release(tstate);
         pw_guard_after(r);
     }
+done:
     m.duration = apr_time_now() - start;
     m.status = (rc == OK || rc == AP_FILTER_ERROR) ? r->status : rc;
     pw_metrics_request_end(r, &m);

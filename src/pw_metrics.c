@@ -55,11 +55,17 @@
  * a callable= option picks another than `application` (t/apps/errors.py
  * serves ten).  The apps of every PyWSGIScriptAlias line (read from the
  * config tree in post_config, as mod_info reads it, so each shows, with
- * zeros, from the start) get fixed indexes; a few spare entries take apps this
- * file did not see there (claimed at first use, by name, with a CAS), and
- * "(other)" the rest.  Each child remembers the index of each pw_app_t it met
- * in a small lock-free table, so the hot path finds it with one pointer
- * compare.
+ * zeros, from the start) get fixed indexes; spare entries (8, and 4 per
+ * virtual host, at most 64) take apps this file did not see there (claimed
+ * at first use, by name, with a CAS), and "(other)" the rest.  Each child
+ * remembers the index of each pw_app_t it met in a small lock-free table, so
+ * the hot path finds it with one pointer compare.  A file served by handler is
+ * counted under its path, one entry whatever host serves it; the entry also
+ * records (a CAS per host, the first time a child meets the pair) the virtual
+ * hosts that served it, as server_rec pointers -- the same in every child of a
+ * generation, which all fork from the parent that read the configuration -- so
+ * a tenant's status page (PyWSGIStatus Host) finds its files.  The table is
+ * keyed by (app, host) for them.
  */
 #include "pw_metrics.h"
 #include "ap_mpm.h"
@@ -89,7 +95,8 @@ static const char *app_label(char *buf, apr_size_t size, const char *target,
 static void metrics_child_init(apr_pool_t *pchild, server_rec *s);
 static apr_status_t metrics_child_exit(void *data);
 static int claim_slot(pid_t pid);
-static int app_index(const pw_target_t *app);
+static int app_index(const pw_target_t *app, const server_rec *host);
+static void note_host(int index, const server_rec *host);
 static int name_index(const char *name);
 static int spare_index(const char *target);
 static int bucket_of(apr_uint64_t us);
@@ -117,12 +124,18 @@ static const apr_uint64_t bucket_le_us[PW_METRICS_BUCKETS - 1] = {
     250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000
 };
 
+/* Spare entries: files served by handler and apps the config tree did not
+ * show.  Shared hosting has a few files per tenant, so a few per virtual
+ * host; bounded, since each costs a pw_counters_t in every child slot. */
 #define PW_SPARE_APPS   8
+#define PW_SPARE_HOST   4
+#define PW_SPARE_MAX    64
 #define PW_APP_NAME_MAX 512
 #define PW_MAX_SLOTS    4096 /* beyond: children share the overflow */
 #define PW_OTHER_APP    "(other)"
 #define PW_SAMPLE_EVERY apr_time_from_sec(1)
 #define PW_APP_CACHE    256 /* a power of 2 */
+#define PW_NAME_HOSTS   4   /* hosts recorded per app; beyond: not listed */
 
 /* --- the shared segment: head, app names, then nslots + 1 slots -------- */
 
@@ -153,6 +166,8 @@ enum { NAME_FREE = 0, NAME_CLAIMING, NAME_READY };
 typedef struct {
     apr_uint32_t state;         /* spare entries only */
     char name[PW_APP_NAME_MAX]; /* NUL-terminated, may be truncated */
+    /* Served by handler in these virtual hosts (server_rec *; 0: none). */
+    apr_uintptr_t hosts[PW_NAME_HOSTS];
 } pw_app_name_t;
 
 /* A slot's owner word: state in the high half, pid in the low. */
@@ -208,10 +223,12 @@ static int my_index = -1;
  * apps at once (child_init). */
 static apr_int64_t max_workers;
 
-/* pw_app_t -> app index, filled in as a child meets its apps.  A key is
- * claimed (CLAIMED), its index written, then the key published. */
+/* (pw_app_t, host) -> app index, filled in as a child meets its apps.  A
+ * key is claimed (CLAIMED), its host and index written, then the key
+ * published. */
 static struct {
     const void *key;
+    const server_rec *host;
     int index;
 } app_cache[PW_APP_CACHE];
 static const char cache_claimed;
@@ -251,7 +268,8 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     apr_shm_t *shm;
     apr_size_t names_size, size;
     apr_status_t rv;
-    int limit = 0, i;
+    int limit = 0, spares = PW_SPARE_APPS, i;
+    server_rec *vh;
     char *base;
 
     /* The first of the two startup passes only checks the config. */
@@ -265,7 +283,11 @@ static int metrics_post_config(apr_pool_t *pconf, apr_pool_t *plog,
     collect_apps(pconf, ap_conftree, names, g.index);
     g.registered = (const char **)names->elts;
     g.nregistered = names->nelts;
-    g.napps = g.nregistered + PW_SPARE_APPS + 1;
+    for (vh = s->next; vh && spares < PW_SPARE_MAX; vh = vh->next) {
+        spares += PW_SPARE_HOST;
+    }
+    g.napps =
+        g.nregistered + (spares < PW_SPARE_MAX ? spares : PW_SPARE_MAX) + 1;
 
     if (ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit) != APR_SUCCESS
         || limit < 1) {
@@ -547,18 +569,20 @@ apr_uint64_t pw_metrics_rss(pid_t pid)
 /* --- the hot path ------------------------------------------------------ */
 
 /* The hot path: one probe of this child's table, usually.  The first time
- * a child meets an app: its name, looked up among those of the config
- * (shared read-only by every child) or the spares. */
-static int app_index(const pw_target_t *app)
+ * a child meets an app (in a host, for a file served by handler): its
+ * name, looked up among those of the config (shared read-only by every
+ * child) or the spares, and the host noted in its entry. */
+static int app_index(const pw_target_t *app, const server_rec *host)
 {
-    apr_uintptr_t h = ((apr_uintptr_t)app >> 4) * 2654435761u;
+    apr_uintptr_t h =
+        (((apr_uintptr_t)app ^ (apr_uintptr_t)host) >> 4) * 2654435761u;
     char buf[PW_APP_NAME_MAX];
     int i, index;
 
     for (i = 0; i < PW_APP_CACHE; i++) {
         int k = (h + i) & (PW_APP_CACHE - 1);
         const void *key = __atomic_load_n(&app_cache[k].key, __ATOMIC_ACQUIRE);
-        if (key == app) {
+        if (key == app && app_cache[k].host == host) {
             return app_cache[k].index;
         }
         if (key == NULL) {
@@ -567,10 +591,14 @@ static int app_index(const pw_target_t *app)
     }
     index = name_index(app_label(buf, sizeof(buf), app->target, app->callable,
                                  app->call_factory));
+    if (host) {
+        note_host(index, host);
+    }
     for (i = 0; i < PW_APP_CACHE; i++) {
         int k = (h + i) & (PW_APP_CACHE - 1);
         const void *key = NULL;
         if (PW_CAS(&app_cache[k].key, &key, CLAIMED)) {
+            app_cache[k].host = host;
             app_cache[k].index = index;
             __atomic_store_n(&app_cache[k].key, (const void *)app,
                              __ATOMIC_RELEASE);
@@ -578,6 +606,24 @@ static int app_index(const pw_target_t *app)
         }
     }
     return index;
+}
+
+/* Records in the app's entry that host served it, unless it is there
+ * already or the entry has no room left ("(other)" has none: it is no
+ * one's app). */
+static void note_host(int index, const server_rec *host)
+{
+    apr_uintptr_t *hosts = g.names[index].hosts;
+    int i;
+
+    for (i = 0; i < PW_NAME_HOSTS && index < g.napps - 1; i++) {
+        apr_uintptr_t seen = 0;
+
+        if (PW_CAS(&hosts[i], &seen, (apr_uintptr_t)host)
+            || seen == (apr_uintptr_t)host) {
+            return;
+        }
+    }
 }
 
 static int name_index(const char *name)
@@ -674,12 +720,12 @@ static void sat_sample(apr_time_t now)
     }
 }
 
-void pw_metrics_request_begin(const pw_target_t *target)
+void pw_metrics_request_begin(const pw_target_t *target, const server_rec *host)
 {
     if (my_slot == NULL) {
         return;
     }
-    PW_ADD(&counters_of(my_slot, app_index(target))->in_flight, 1);
+    PW_ADD(&counters_of(my_slot, app_index(target, host))->in_flight, 1);
     if (PW_ADD(&g.head->busy, 1) + 1 == max_workers) {
         apr_int64_t none = 0;
         PW_CAS(&g.head->saturated_since, &none, apr_time_now());
@@ -737,7 +783,7 @@ void pw_metrics_request_end(request_rec *r, const pw_metrics_sample_t *m)
         return;
     }
 
-    c = counters_of(my_slot, app_index(m->target));
+    c = counters_of(my_slot, app_index(m->target, m->host));
     PW_ADD(&c->requests[class_of(m->status >= 100 ? m->status : r->status)], 1);
     if (m->app_failed) {
         PW_ADD(&c->exceptions, 1);
@@ -1006,6 +1052,7 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
         for (b = 0; b < PW_METRICS_BUCKETS; b++) {
             o->count += o->buckets[b];
         }
+        o->entry = a;
         if (a < g.nregistered) {
             o->app = g.registered[a];
         }
@@ -1030,6 +1077,20 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p)
     return snap;
 }
 
+/* Whether the entry's app was served by handler in host s. */
+static int served_in(int entry, const server_rec *s)
+{
+    int i;
+
+    for (i = 0; i < PW_NAME_HOSTS; i++) {
+        if (__atomic_load_n(&g.names[entry].hosts[i], __ATOMIC_ACQUIRE)
+            == (apr_uintptr_t)s) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
                                apr_pool_t *p)
 {
@@ -1051,7 +1112,8 @@ void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
     }
     snap->in_flight = 0;
     for (i = 0, n = 0; i < snap->napps; i++) {
-        if (apr_hash_get(own, snap->apps[i].app, APR_HASH_KEY_STRING)) {
+        if (apr_hash_get(own, snap->apps[i].app, APR_HASH_KEY_STRING)
+            || served_in(snap->apps[i].entry, s)) {
             snap->in_flight += snap->apps[i].in_flight;
             snap->apps[n++] = snap->apps[i];
         }

@@ -13,6 +13,10 @@
 /* What the handler knows about one finished request. */
 typedef struct {
     const pw_target_t *target;        /* the app, as configured */
+    const server_rec *host;           /* a file served by handler: the
+                                         virtual host it was served in
+                                         (its tenant's status page lists
+                                         it); NULL for the others */
     const char *interp_name;          /* where it ran */
     apr_interval_time_t slow_request; /* PyWSGISlowRequest, 0: off */
     int status;                       /* final HTTP status */
@@ -28,8 +32,10 @@ typedef struct {
 void pw_metrics_register_hooks(apr_pool_t *p);
 
 /* No GIL.  A request for an app starts / ends (in-flight gauge, counters,
- * histogram, request notes for LogFormat, the slow-request warning). */
-void pw_metrics_request_begin(const pw_target_t *target);
+ * histogram, request notes for LogFormat, the slow-request warning).  host
+ * as in pw_metrics_sample_t. */
+void pw_metrics_request_begin(const pw_target_t *target,
+                              const server_rec *host);
 
 /* How long the request waited before the handler began at start: in the
  * listen backlog or the MPM's queue, and in Apache's reading of it. */
@@ -67,6 +73,7 @@ typedef struct {
     apr_int64_t in_flight;                  /* live children only */
     apr_uint64_t queue[PW_METRICS_BUCKETS]; /* queue wait, per bucket */
     apr_uint64_t queue_us;                  /* sum of queue waits */
+    int entry; /* its entry in the shared memory (pw_metrics.c's own) */
 } pw_metrics_app_t;
 
 /* One live child. */
@@ -119,9 +126,10 @@ pw_metrics_snapshot_t *pw_metrics_snapshot(apr_pool_t *p);
 
 /* Limits snap to what a tenant may see (PyWSGIStatus Host): the apps of
  * s's own PyWSGIScriptAlias lines (not those it inherits from the main
- * server), their requests in flight, and no children (pids and memory are
- * the whole server's).  An app two hosts both mount is one app, counted
- * once: each host sees its requests from both. */
+ * server) and the files served by handler in s, their requests in flight,
+ * and no children (pids and memory are the whole server's).  An app two
+ * hosts both mount (or a file both serve) is one app, counted once: each
+ * host sees its requests from both. */
 void pw_metrics_snapshot_limit(pw_metrics_snapshot_t *snap, server_rec *s,
                                apr_pool_t *p);
 

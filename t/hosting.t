@@ -12,7 +12,11 @@
 # - alice's and bob's apps each import a "util" of their own and, served by
 #   one child, do not see each other's (one interpreter per virtual host);
 # - a .htaccess with a process-wide PyWSGI directive gives 500 and a log
-#   line naming the fix, while both tenants keep being served.
+#   line naming the fix, while both tenants keep being served;
+# - PyWSGIRequestTimeout in a host stops its handler-served files (504);
+# - each tenant's status page (PyWSGIStatus Host) lists her handler-served
+#   files with their requests (JSON, Prometheus, HTML), none of the other's,
+#   a ninth file server-wide too (not lost in "(other)").
 use strict;
 use warnings FATAL => 'all';
 
@@ -21,14 +25,15 @@ use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
 use File::Path qw(make_path remove_tree);
-use PWTest qw(decode_json_body log_offset wait_for_log);
+use PWTest qw(decode_json_body log_offset mpm wait_for_log);
+use PWPrivate ();
 use PWServer ();
 use POSIX ();
 
 my $vport = Apache::Test::vars('pw_hosting_port');
 my $root  = "$FindBin::Bin/hosting";
 
-plan tests => 17;
+plan tests => 22;
 
 sub spew {
     my ($file, $text, $mtime) = @_;
@@ -136,6 +141,54 @@ subtest 'alice and bob, one child, same module names: not shared' => sub {
     is($b2->{who}, 'bob', 'and bob his');
     isnt($a1->{interp}, $b1->{interp}, 'two interpreters, one per virtual host');
     $conn->disconnect;
+};
+
+# A tenant's status page (PyWSGIStatus Host in her <VirtualHost>) lists her
+# handler-served files with their requests, in every format, and nothing of
+# the other tenant's.
+sub tenant_status {
+    my ($host) = @_;
+    my %out;
+    my $res = PWServer::http_get($vport, '/my-status?format=json', host => $host);
+    $out{json_status} = $res->{status};
+    my $j = $res->{status} == 200 ? decode_json_body($res->{body}) : undef;
+    $out{json} = { map { $_->{app} => $_->{requests} } @{ ($j || {})->{apps} || [] } };
+    $res = PWServer::http_get($vport, '/my-status?format=prometheus', host => $host);
+    my %prom;
+    while ($res->{body} =~ /^pywsgi_requests_total\{app="([^"]*)"[^}]*\} (\d+)$/mg) {
+        $prom{$1} += $2;
+    }
+    $out{prom} = \%prom;
+    $res = PWServer::http_get($vport, '/my-status', host => $host);
+    $out{html} = { map { $_ => 1 } $res->{body} =~ /tr class="pywsgi-app[^"]*" data-app="([^"]*)"/g };
+    return \%out;
+}
+
+subtest "a tenant's status page lists her handler-served files, not the other's" => sub {
+    my ($alice, $bob) = ("$root/alice/app.wsgi", "$root/bob/app.wsgi");
+    my $before = tenant_status('alice.test');
+    is($before->{json_status}, 200, "alice's /my-status?format=json: 200");
+    my ($res) = get_json('alice.test', '/app.wsgi');
+    is($res->{status}, 200, 'one more request to alice\'s app.wsgi');
+    my ($rb) = get_json('bob.test', '/app.wsgi');
+    is($rb->{status}, 200, 'and one to bob\'s');
+    my $a = tenant_status('alice.test');
+    ok(defined $a->{json}{$alice}, "JSON names $alice")
+        or diag('apps: ' . join(', ', sort keys %{ $a->{json} }));
+    is($a->{json}{$alice}, ($before->{json}{$alice} // 0) + 1, '... and counted that request');
+    cmp_ok($a->{json}{$alice} // 0, '>=', 5, '... and the earlier ones');
+    ok(exists $a->{json}{"$root/alice/alias_app.py"}, 'the host\'s PyWSGIScriptAlias app too');
+    ok(!exists $a->{json}{$bob}, "not bob's app.wsgi");
+    ok(defined $a->{prom}{$alice}, "Prometheus: pywsgi_requests_total for it");
+    is($a->{prom}{$alice} // -1, $a->{json}{$alice} // -2, '... the same count');
+    ok(!exists $a->{prom}{$bob}, "Prometheus: not bob's");
+    ok($a->{html}{$alice}, 'HTML: a row for it');
+    ok(!$a->{html}{$bob}, "HTML: none for bob's");
+    my $b = tenant_status('bob.test');
+    ok(defined $b->{json}{$bob}, "bob's page names his app.wsgi");
+    ok(!exists $b->{json}{$alice} && !exists $b->{prom}{$alice} && !$b->{html}{$alice},
+       "and nothing of alice's, in any format");
+    ok(!exists $b->{json}{"$root/alice/alias_app.py"}, "nor her alias app");
 };
 
 subtest 'interpreter=%{SERVER} on an alias: the host\'s interpreter' => sub {
@@ -279,6 +332,29 @@ subtest 'SetHandler in a <Directory> of the server config' => sub {
          'PW0702 says it is a directory');
 };
 
+subtest 'PyWSGIRequestTimeout in the host: a handler-served file is stopped too' => sub {
+    make_path("$root/bob/slow");
+    spew("$root/bob/slow/.htaccess", $live);
+    spew("$root/bob/slow/spin.wsgi", <<'EOF_APP');
+import time
+
+
+def application(environ, start_response):
+    end = time.monotonic() + 8     # pure Python: stoppable between bytecodes
+    while time.monotonic() < end:
+        pass
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"finished"]
+EOF_APP
+    my $off = log_offset();
+    my $res = PWServer::http_get($vport, '/slow/spin.wsgi', host => 'bob.test');
+    is($res->{status}, 504, '8 s of spinning against PyWSGIRequestTimeout 2: 504')
+        or diag($res->{body});
+    like(wait_for_log($off, qr/PW0401/, 5),
+         qr/PW0401: \/slow\/spin\.wsgi: application '[^']*bob\/slow\/spin\.wsgi' stopped after 2 s/,
+         'PW0401 names the file');
+};
+
 subtest 'SetHandler in <Files> of a .htaccess' => sub {
     make_path("$root/bob/files");
     spew("$root/bob/files/.htaccess",
@@ -337,6 +413,162 @@ subtest 'PyWSGIInterpreter and PyWSGIScriptAlias in .htaccess: refused too' => s
         like($log, qr{bad$i/\.htaccess: \Q$directive\E [^\n]*not in \.htaccess},
              "$directive: the log line says why") or diag($log);
     }
+};
+
+subtest "every handler-served file of a tenant is on her page, the ninth too" => sub {
+    # By now the tenants have served eight files; a ninth must not vanish
+    # into "(other)", which no tenant sees.
+    spew("$root/alice/late.wsgi", app_text('late'));
+    my ($res) = get_json('alice.test', '/late.wsgi');
+    is($res->{status}, 200, 'GET /late.wsgi: 200');
+    my %want = (
+        alice => [map { "$root/alice/$_" } qw(app.wsgi perfile/one.wsgi perfile/two.wsgi
+                                               perfile/broken.wsgi late.wsgi)],
+        bob => [map { "$root/bob/$_" } qw(app.wsgi cgi/run files/run.py)],
+    );
+    for my $t (sort keys %want) {
+        my $s = tenant_status("$t.test");
+        for my $file (@{ $want{$t} }) {
+            cmp_ok($s->{json}{$file} // 0, '>=', 1, "$t\'s page counts $file");
+        }
+        my $other = $t eq 'alice' ? 'bob' : 'alice';
+        is_deeply([grep { m{/hosting/\Q$other\E/} } sort keys %{ $s->{json} }],
+                  [], "$t\'s page: nothing of $other\'s");
+    }
+};
+
+# The common case of the above without the overflow: tenants' hosts with no
+# PyWSGI directive at all (no mounts in the main server to switch off).
+# Apache gives such hosts the main server's module record itself, not a
+# merged copy; each must still get an interpreter of its own.
+subtest 'hosts with no PyWSGI directive: one interpreter each' => sub {
+    my $srv = PWPrivate->new(
+        mpm => mpm() || 'event', procs => 1, threads => 2,
+        extra => "<Directory \@DIR\@/htdocs>\n    AddHandler pywsgi-script .wsgi\n"
+               . "    Options +ExecCGI\n</Directory>\n"
+               . join('', map { "<VirtualHost *>\n    ServerName t$_.test\n</VirtualHost>\n" } 1 .. 3));
+    spew("$srv->{dir}/htdocs/app.wsgi", <<'EOF_APP');
+import sys
+
+sys.modules.setdefault("tenant_mark", type(sys)("tenant_mark")).__dict__.setdefault("seen", [])
+import tenant_mark
+
+try:
+    import _xxsubinterpreters as _subinterp
+    INTERP = str(int(_subinterp.get_current()))
+except ImportError:
+    INTERP = "?"
+
+
+def application(environ, start_response):
+    tenant_mark.seen.append(environ["HTTP_HOST"])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [(INTERP + " " + ",".join(tenant_mark.seen)).encode()]
+EOF_APP
+    ok($srv->start, 'a private server with three plain virtual hosts') or return diag($srv->{error});
+    my $conn = PWServer::Conn->new($srv->{port});
+    my %body = map { $_ => $conn->request('/app.wsgi', host => "t$_.test")->{body} } 1 .. 3;
+    $conn->disconnect;
+    note("t$_.test: $body{$_}") for 1 .. 3;
+    is($body{$_}, (split ' ', $body{$_})[0] . " t$_.test", "t$_.test sees only its own mark")
+        for 1 .. 3;
+    my %interps = map { ((split ' ', $body{$_})[0] // '') => 1 } 1 .. 3;
+    is(scalar keys %interps, 3, 'three interpreters');
+    $srv->stop;
+};
+
+# More virtual hosts than a child has interpreters (PW_MAX_INTERPS, 64; main
+# and each host's own count), none with a PyWSGI directive of its own: the
+# server starts, with a PW0704 warning on the terminal and in the error log;
+# the hosts within the limit serve their handler files, each in an
+# interpreter of its own; a host past it answers 500 with PW0708; with the
+# table full a file under PyWSGIInterpreter %{RESOURCE} gets 500 with
+# PW0707.  Those 500s are counted like any request of the file's app.  A
+# private server (70 hosts are more than the shared one should carry), on
+# this test's own ports.  Apache lists virtual hosts last to first: h1..h8
+# are the ones left without.
+subtest 'more hosts than interpreters: PW0704, then PW0708 and PW0707, counted' => sub {
+    my $srv = PWPrivate->new(
+        mpm => mpm() || 'event', procs => 1, threads => 2,
+        extra => <<'CONF' . join('', map { "<VirtualHost *>\n    ServerName h$_.test\n</VirtualHost>\n" } 1 .. 70));
+<Directory @DIR@/htdocs>
+    AddHandler pywsgi-script .wsgi
+    Options +ExecCGI
+</Directory>
+<Directory @DIR@/htdocs/own>
+    PyWSGIInterpreter %{RESOURCE}
+</Directory>
+<Location /pywsgi-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus On
+</Location>
+<Location /my-status>
+    SetHandler pywsgi-status
+    PyWSGIStatus Host
+</Location>
+CONF
+    my $docs = "$srv->{dir}/htdocs";
+    my $app = <<'EOF_APP';
+try:
+    import _xxsubinterpreters as _subinterp
+    INTERP = str(int(_subinterp.get_current()))
+except ImportError:
+    INTERP = "?"
+
+
+def application(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [INTERP.encode()]
+EOF_APP
+    make_path("$docs/own");
+    chmod 0755, "$docs/own";
+    spew("$docs/app.wsgi", $app);
+    spew("$docs/own/app.wsgi", $app);
+    ok($srv->start, 'a private server with 70 name-based virtual hosts starts')
+        or return diag($srv->{error});
+    my $port = $srv->{port};
+    my $warn = qr/PW0704: more than 63 interpreters: 8 virtual hosts get none of their own [^\n]*: vhost:h\d\.test:\d+, [^\n]* and 5 more\. [^\n]*PyWSGIInterpreter NAME/;
+    like($srv->{start_output} // '', $warn, 'PW0704 on the terminal: how many hosts, which, the fix');
+    like($srv->log_text, $warn, '... and in the error log');
+
+    my $r70 = PWServer::http_get($port, '/app.wsgi', host => 'h70.test');
+    my $r69 = PWServer::http_get($port, '/app.wsgi', host => 'h69.test');
+    my $r9 = PWServer::http_get($port, '/app.wsgi', host => 'h9.test');
+    is($r70->{status}, 200, 'h70.test (within the limit): its app.wsgi serves')
+        or diag($srv->log_tail(5));
+    is($r69->{status}, 200, 'h69.test too');
+    is($r9->{status}, 200, 'h9.test, the last within, too');
+    ok($r70->{body} ne $r69->{body} && $r69->{body} ne $r9->{body},
+       'each in an interpreter of its own (no PyWSGI directive in any of them)')
+        or diag("interpreters: $r70->{body} $r69->{body} $r9->{body}");
+    my $off = $srv->log_offset;
+    my $res = PWServer::http_get($port, '/app.wsgi', host => 'h1.test');
+    is($res->{status}, 500, 'h1.test (past it): 500');
+    like($srv->wait_for_log($off, qr/PW0708/),
+         qr/PW0708: \/app\.wsgi: virtual host h1\.test has no interpreter of its own for \S*app\.wsgi [^\n]*PyWSGIInterpreter NAME/,
+         'PW0708 names the host, the file and the fix');
+    $off = $srv->log_offset;
+    $res = PWServer::http_get($port, '/own/app.wsgi', host => 'h70.test');
+    is($res->{status}, 500, '%{RESOURCE} with the table full: 500');
+    like($srv->wait_for_log($off, qr/PW0707/),
+         qr/PW0707: \/own\/app\.wsgi: no interpreter left in this child for \S*own\/app\.wsgi/,
+         'PW0707 names the file');
+
+    $res = PWServer::http_get($port, '/pywsgi-status?format=json', host => 'h70.test');
+    my $j = $res->{status} == 200 ? decode_json_body($res->{body}) : {};
+    my %apps = map { $_->{app} => $_ } @{ $j->{apps} || [] };
+    my ($a, $own) = ($apps{"$docs/app.wsgi"}, $apps{"$docs/own/app.wsgi"});
+    is($a && $a->{requests}, 4, 'app.wsgi: all four requests counted, the PW0708 one too')
+        or diag('apps: ' . join(', ', map { "$_=$apps{$_}{requests}" } sort keys %apps));
+    is($a && $a->{status}{'5xx'}, 1, '... one of them a 5xx');
+    is($own && $own->{requests}, 1, 'own/app.wsgi: the PW0707 request counted');
+    is($own && $own->{status}{'5xx'}, 1, '... as a 5xx');
+    $res = PWServer::http_get($port, '/my-status?format=json', host => 'h1.test');
+    $j = $res->{status} == 200 ? decode_json_body($res->{body}) : {};
+    my %mine = map { $_->{app} => $_->{requests} } @{ $j->{apps} || [] };
+    ok(exists $mine{"$docs/app.wsgi"}, "h1.test's own page lists the file that failed there");
+    ok(!exists $mine{"$docs/own/app.wsgi"}, '... and not the one it never served');
+    $srv->stop;
 };
 
 # Leave the tree as committed.

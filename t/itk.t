@@ -9,6 +9,10 @@
 #   after mpm-itk's setuid in the connection's own process);
 # - alice reads her files and not bob's (nor bob's app's source), and
 #   cannot signal bob's process;
+# - PyWSGIRequestTimeout holds in a connection's process (mpm-itk forks
+#   it from the root child, where the watchdog thread was started: a thread
+#   does not survive fork(), so the process starts its own): a spinning
+#   request gets 504 and PW0401;
 # - PyWSGIPreload under mpm-itk fails configtest, saying why.
 # Runs under prefork only (mpm-itk is a prefork add-on); skipped elsewhere.
 use strict;
@@ -41,7 +45,7 @@ for my $u (qw(alice bob)) {
 my %uid = map { $_ => scalar((getpwnam($_))[2]) } qw(alice bob);
 my %gid = map { $_ => scalar((getpwnam($_))[3]) } qw(alice bob);
 
-plan tests => 5;
+plan tests => 6;
 
 # The tenants' trees: /tmp/pwitk-XXXX/{alice,bob}, each 0750 owned by its
 # tenant (others cannot even list it), with a secret 0600 inside.
@@ -51,6 +55,7 @@ chmod 0711, $base;
 my $app = <<'EOF_APP';
 import json
 import os
+import time
 
 IMPORTED_AS = os.getuid()      # the uid the module's code ran as
 
@@ -70,6 +75,10 @@ def application(environ, start_response):
     for key in ("read", "read2"):
         if key in q:
             out[key] = probe(q[key])
+    if "spin" in q:    # pure Python, interruptible between bytecodes
+        end = time.monotonic() + float(q["spin"])
+        while time.monotonic() < end:
+            pass
     if "kill" in q:
         try:
             os.kill(int(q["kill"]), 0)
@@ -103,6 +112,7 @@ sub vhosts {
     ServerName $t.test
     AssignUserID $t $t
     PyWSGIInheritMounts Off
+    PyWSGIRequestTimeout 2
     DocumentRoot "$base/$t"
     <Directory "$base/$t">
         AllowOverride FileInfo Options
@@ -178,6 +188,24 @@ subtest 'a connection is one process of one tenant (mpm-itk forks per connection
        '... served by one process');
     my $other = get('alice.test', '/app.wsgi');
     isnt($other->{pid}, $d[0]{pid}, 'another connection, another process');
+    $c->disconnect;
+};
+
+subtest 'PyWSGIRequestTimeout holds in a connection\'s process' => sub {
+    my $off = $srv->log_offset;
+    # 8 s of spinning against a 2 s timeout; a timeout that does not fire
+    # lets it finish with 200.
+    my $res = PWServer::http_get($srv->port, '/app.wsgi?spin=8', host => 'alice.test');
+    is($res->{status}, 504, 'a request spinning past PyWSGIRequestTimeout 2: 504')
+        or diag($res->{error} // $res->{body});
+    like($srv->wait_for_log($off, qr/PW0401/, 5),
+         qr/PW0401: \/app\.wsgi: application '[^']*alice\/app\.wsgi' stopped after 2 s/,
+         'PW0401 names the app');
+    my $c = PWServer::Conn->new($srv->port);
+    my $r1 = $c->request('/app.wsgi?spin=8', host => 'bob.test');
+    my $r2 = $c->request('/app.wsgi', host => 'bob.test');
+    is($r1->{status}, 504, 'and in the next connection\'s process (bob\'s): 504');
+    is($r2->{status}, 200, '... whose next request on that connection is served');
     $c->disconnect;
 };
 

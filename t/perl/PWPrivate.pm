@@ -25,7 +25,10 @@ use IO::Socket::INET ();
 use Time::HiRes qw(time sleep);
 
 my $HTTPD = '/usr/sbin/apache2';
+# PW_PRIVATE_PORTS=8721-8729 confines every private server (a caller's own
+# range too) to those ports: one checkout's run beside another's.
 my @PORTS = (8700 .. 8719);
+my @ENV_PORTS = ($ENV{PW_PRIVATE_PORTS} // '') =~ /^(\d+)-(\d+)$/ ? ($1 .. $2) : ();
 my $START_WAIT = 20;
 
 sub new {
@@ -35,7 +38,7 @@ sub new {
         name => 'private', mpm => $a{mpm} || 'event',
         procs => $a{procs} || 2, threads => $a{threads} || 4,
         extra => $a{extra} || '', top => $top, pid => undef,
-        ports => $a{ports} || \@PORTS,
+        ports => @ENV_PORTS ? \@ENV_PORTS : $a{ports} || \@PORTS,
     }, $class;
     $self->{tmp} = File::Temp->newdir('pwprivate-XXXXXX', TMPDIR => 1);
     $self->{dir} = $self->{tmp}->dirname;
@@ -89,6 +92,7 @@ sub start {
     close $fh;
     my $out = qx($HTTPD -f ${\ $self->conf_file} 2>&1 < /dev/null);
     return $self->fail("apache2 exited " . ($? >> 8) . ": $out") if $?;
+    $self->{start_output} = $out;    # what it said before its log opened
     my $deadline = time + $START_WAIT;
     while (time < $deadline) {
         if (my $pid = $self->pidfile_pid) {
