@@ -52,13 +52,16 @@ static int pw_check_config(apr_pool_t *pconf, apr_pool_t *plog,
     return pw_config_check(pconf, s);
 }
 
+/* pw_auth's script functions run under PyWSGIRequestTimeout too. */
+static const pw_auth_guard_t auth_guard = { pw_guard_begin, pw_guard_end };
+
 static void pw_register_hooks(apr_pool_t *p)
 {
     ap_hook_pre_config(pw_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(pw_check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(pw_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     pw_handler_register_hooks(p);
-    pw_auth_register_hooks(p);
+    pw_auth_register_hooks(p, &auth_guard);
     pw_metrics_register_hooks(p);
     pw_status_register_hooks(p);
 }
