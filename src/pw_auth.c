@@ -15,7 +15,11 @@
  * or an answer of the wrong type is AUTH_GENERAL_ERROR /
  * AUTHZ_GENERAL_ERROR, which Apache answers with 500, and one log line
  * names the script, the function and what it raised or returned.  The
- * password never reaches a log line.
+ * password never reaches a log line.  A function still running after
+ * PyWSGIRequestTimeout is stopped as an app is (pw_guard's watchdog raises
+ * RequestTimeout in it): 500 as for one that raised -- a hung user database
+ * is the server's failure, and 401 would only ask the client for its
+ * password again -- and PW0605 says so.
  *
  * Locking: each provider call takes the script's interpreter's GIL through
  * pw_interp and gives it back before it returns; the providers run on the
@@ -24,6 +28,7 @@
 #include "pw_auth.h"
 #include "pw_app.h"
 #include "pw_config.h"
+#include "pw_guard.h"
 #include "pw_interp.h"
 #include "pw_log.h"
 #include "mod_auth.h"
@@ -40,9 +45,12 @@ typedef struct {
     const char *user;     /* as sent */
     const char *log_user; /* escaped for the error log */
     PyThreadState *tstate;
-    PyObject *fn;       /* the function, while the GIL is held */
-    request_rec *outer; /* the request this thread logged for before (a
-                         * subrequest's check inside a running app) */
+    PyObject *fn;                /* the function, while the GIL is held */
+    request_rec *outer;          /* the request this thread logged for before (a
+                                  * subrequest's check inside a running app) */
+    apr_interval_time_t timeout; /* PyWSGIRequestTimeout, 0: none */
+    pw_guard_saved_t guard;
+    int guarded;
 } auth_call_t;
 
 static const char *const why[] = { "AuthBasicProvider pywsgi",
@@ -104,14 +112,32 @@ static PyObject *auth_environ(request_rec *r, int with_user)
     return d;
 }
 
-static void call_end(auth_call_t *c)
+/* GIL released on return.  Returns 1 when PyWSGIRequestTimeout stopped
+ * the function (logged: PW0605): the caller denies whatever it answered. */
+static int call_end(auth_call_t *c)
 {
+    int fired = 0;
+
     Py_CLEAR(c->fn);
+    if (c->guarded) {
+        fired = pw_guard_end(&c->guard);
+        c->guarded = 0;
+    }
+    if (fired) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, c->r,
+                      "PW0605: %s: PyWSGIAuthScript '%s': %s() for user '%s' "
+                      "stopped after %" APR_TIME_T_FMT " s "
+                      "(PyWSGIRequestTimeout); access denied, the traceback "
+                      "above shows where it was",
+                      c->r->uri, c->script->target, c->func, c->log_user,
+                      apr_time_sec(c->timeout));
+    }
     if (c->tstate) {
         pw_log_set_request(c->outer);
         pw_interp_release(c->tstate);
         c->tstate = NULL;
     }
+    return fired;
 }
 
 /* Take the GIL of the script's interpreter and find func in the script.
@@ -162,6 +188,10 @@ static int call_begin(auth_call_t *c, request_rec *r, const char *func,
         call_end(c);
         return -1;
     }
+    /* From here to call_end, the watchdog may stop it. */
+    c->timeout = pw_config_request_timeout(r->server);
+    pw_guard_begin(r, interp, c->timeout, &c->guard);
+    c->guarded = 1;
     return 0;
 }
 
@@ -230,7 +260,9 @@ static authn_status check_password(request_rec *r, const char *user,
         wrong_answer(&c, res, "True, False or None");
     }
     Py_XDECREF(res);
-    call_end(&c);
+    if (call_end(&c)) {
+        st = AUTH_GENERAL_ERROR;
+    }
     return st;
 }
 
@@ -271,7 +303,9 @@ static authn_status get_realm_hash(request_rec *r, const char *user,
         }
     }
     Py_XDECREF(res);
-    call_end(&c);
+    if (call_end(&c)) {
+        st = AUTH_GENERAL_ERROR;
+    }
     return st;
 }
 
@@ -340,7 +374,9 @@ static authz_status check_group(request_rec *r, const char *require_line,
                        : AUTHZ_DENIED;
     }
     Py_XDECREF(res);
-    call_end(&c);
+    if (call_end(&c)) {
+        st = AUTHZ_GENERAL_ERROR;
+    }
     return st;
 }
 

@@ -384,6 +384,7 @@ int pw_guard_end(pw_guard_saved_t *saved)
     int fired = 0;
 
     guard_depth--;
+    apr_atomic_dec32(&in_flight);
     memcpy(crash_what, saved->what, sizeof(crash_what));
     if (slot) {
         slot->deadline = 0;
@@ -700,8 +701,6 @@ static void *APR_THREAD_FUNC recycle_threaded(apr_thread_t *thd, void *data)
 void pw_guard_after(request_rec *r)
 {
     apr_uint32_t done = apr_atomic_inc32(&requests_done) + 1;
-
-    apr_atomic_dec32(&in_flight);
 
     if (!recycling && (max_requests || max_memory)) {
         apr_off_t rss = 0;

@@ -23,8 +23,8 @@ typedef struct {
     char what[256];
 } pw_guard_saved_t;
 
-/* GIL of interp held: this thread starts running r's app, which may run
- * for timeout (0: no limit). */
+/* GIL of interp held: this thread starts running r's app (or r's
+ * PyWSGIAuthScript function), which may run for timeout (0: no limit). */
 void pw_guard_begin(request_rec *r, int interp, apr_interval_time_t timeout,
                     pw_guard_saved_t *saved);
 

@@ -26,7 +26,20 @@ my $SHUTDOWN = 2;         # PyWSGIShutdownTimeout
 my @apps = qw(abort segv os_exit sys_exit sys_exit_body sys_exit_close
               keyboard_interrupt recursion kill_parent thread spin pid sleep);
 my $extra = "PyWSGIRequestTimeout $TIMEOUT\nPyWSGIShutdownTimeout $SHUTDOWN\n"
-    . join('', map { "PyWSGIScriptAlias /fault/$_ \@TOP\@/t/apps/faults.py callable=$_\n" } @apps);
+    . join('', map { "PyWSGIScriptAlias /fault/$_ \@TOP\@/t/apps/faults.py callable=$_\n" } @apps)
+    . <<'EOF';
+LoadModule authn_core_module /usr/lib/apache2/modules/mod_authn_core.so
+LoadModule auth_basic_module /usr/lib/apache2/modules/mod_auth_basic.so
+LoadModule authz_user_module /usr/lib/apache2/modules/mod_authz_user.so
+PyWSGIScriptAlias /fault/authspin @TOP@/t/apps/faults.py callable=pid
+<Location /fault/authspin>
+    AuthType Basic
+    AuthName spin
+    AuthBasicProvider pywsgi
+    PyWSGIAuthScript @TOP@/t/apps/auth_script.py
+    Require valid-user
+</Location>
+EOF
 
 # prefork: 3 children; worker/event: 2 children x 8 threads.
 my $procs = is_threaded_mpm() ? 2 : 3;
@@ -56,7 +69,7 @@ my @survive_rows = (
      qr/PW0301: \S+: application '[^']+' raised PermissionError/],
 );
 
-plan tests => 1 + @crash_rows + @survive_rows + 5;
+plan tests => 1 + @crash_rows + @survive_rows + 6;
 
 ok($srv->start, "private $mpm server started") or do {
     diag($srv->{error});
@@ -210,6 +223,21 @@ subtest "a request spinning in Python: 504 after PyWSGIRequestTimeout $TIMEOUT s
          'PW0401 names the URL');
     like($log, qr/PW0303: .*faults\.py", line \d+, in spin/, 'and where it was');
     $_->close for grep { defined } $a, $b, $same;
+};
+
+subtest "a check_password() that never returns: 500 after PyWSGIRequestTimeout $TIMEOUT s, PW0605, the thread comes back" => sub {
+    my $offset = $srv->log_offset;
+    my $t0 = time;
+    my $res = $srv->get('/fault/authspin',
+                        headers => [['Authorization', 'Basic c3Bpbjpwdw==']],
+                        timeout => $TIMEOUT + 5);
+    my $took = time - $t0;
+    is($res->{status}, 500, 'the client gets 500, as for a script that raised');
+    ok($took < $TIMEOUT + 2, sprintf('after %.1f s (timeout %d s)', $took, $TIMEOUT));
+    my $log = $srv->wait_for_log($offset, qr/PW0605/, 3);
+    like($log, qr/PW0605: \/fault\/authspin: PyWSGIAuthScript '[^']+': check_password\(\) for user 'spin' stopped after $TIMEOUT s/,
+         'PW0605 says the script was stopped');
+    is($srv->get('/fault/pid')->{status}, 200, 'the server serves on');
 };
 
 subtest 'a thread that never ends does not hold up a graceful restart' => sub {

@@ -11,6 +11,8 @@ t/apache.t.  Users:
                     in a named one
   grpboom           password grpboom; groups_for_user raises for it
   grpweird          password grpweird; groups_for_user answers an int
+  spin              check_password never returns (t/faults.t:
+                    PyWSGIRequestTimeout must stop it)
 Anyone else is unknown (None).
 """
 import hashlib
@@ -30,6 +32,9 @@ def _interpreter():
 
 
 def check_password(environ, user, password):
+    if user == "spin":
+        while True:
+            pass
     if user == "boom":
         raise RuntimeError("the user database is down")
     if user == "weird":
