@@ -1,0 +1,68 @@
+# ASGI websockets (issue 17): the `websocket` scope over an HTTP/1.1
+# Upgrade on an interface=asgi mount, driven by a real client (Debian's
+# python3-websockets, t/tools/ws_client).  Mount: /asgi/ws in
+# t/conf/asgi.conf.in (t/apps/asgi/ws_app.py) and Starlette's
+# WebSocketRoute at /asgi/star/ws.
+use strict;
+use warnings FATAL => 'all';
+
+use FindBin ();
+use lib "$FindBin::Bin/perl";
+
+use Apache::Test qw(-withtestmore);
+use PWTest qw(raw_request log_offset log_since wait_for_log);
+
+my $port   = Apache::Test::vars('port');
+my $base   = "ws://127.0.0.1:$port";
+my $client = "$FindBin::Bin/tools/ws_client";
+
+plan skip_all => 'python3-websockets missing (./dev installs it)'
+    unless system('/usr/bin/python3', '-c', 'import websockets') == 0;
+
+sub run_client {
+    my ($scenario) = @_;
+    local $ENV{PATH} = '/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin';
+    my $out = `/usr/bin/python3 $client $base $scenario 2>&1`;
+    return $out;
+}
+
+my $out;
+
+$out = run_client('echo');
+is($out, "text hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",
+   'echo: text, 75 KiB of bytes, ping answered');
+
+$out = run_client('subproto');
+is($out, "subprotocol x-b\nheader yes\nscope ws x-a,x-b /asgi/ws a=1\n",
+   'subprotocol chosen by the app, extra header, the scope');
+
+$out = run_client('refuse');
+is($out, "status 403\n", 'websocket.close before accept: 403');
+
+my $off = log_offset();
+$out = run_client('clientclose');
+is($out, "closed 4001\n", 'the client closes with 4001');
+like(wait_for_log($off, qr/asgi-ws disconnect \d+/, 10),
+     qr/asgi-ws disconnect 4001/, 'the app saw websocket.disconnect 4001');
+unlike(log_since($off), qr/PW\d{4}/, 'a client close is not an error');
+
+$out = run_client('appclose');
+is($out, "text bye\nclosed 4002\n", 'the app closes with 4002');
+
+$off = log_offset();
+$out = run_client('boom');
+is($out, "closed 1011\n", 'an app raising after accept: close 1011');
+my $log = wait_for_log($off, qr/websocket boom/, 10);
+my @lines = grep { /PW\d{4}/ && /websocket boom/ } split /\n/, $log;
+is(scalar(@lines), 1, 'one PW line names the exception');
+
+$out = run_client('starlette');
+is($out, "text hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",
+   'Starlette WebSocketRoute echoes');
+
+$out = run_client('many');
+is($out, "many 20\n", '20 concurrent websockets echo');
+
+# The server still serves plain HTTP afterwards.
+is(raw_request(path => '/asgi/star/')->{status}, 200, 'HTTP still served');
+done_testing();
