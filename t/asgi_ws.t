@@ -53,8 +53,19 @@ $off = log_offset();
 $out = run_client('boom');
 is($out, "closed 1011\n", 'an app raising after accept: close 1011');
 my $log = wait_for_log($off, qr/websocket boom/, 10);
-my @lines = grep { /PW\d{4}/ && /websocket boom/ } split /\n/, $log;
-is(scalar(@lines), 1, 'one PW line names the exception');
+my @lines = grep { /PW08\d\d/ && /websocket boom/ } split /\n/, $log;
+is(scalar(@lines), 1, 'one PW08xx line names the exception');
+like($lines[0] // '', qr/PW0800: \/asgi\/ws\/boom: .*raised on a websocket: RuntimeError: websocket boom/,
+     'PW0800 (its traceback follows as PW0303)');
+
+$off = log_offset();
+$out = run_client('badsend');
+is($out, "closed 1011\n", 'an app sending a wrong message after accept: close 1011');
+$log = wait_for_log($off, qr/PW0809/, 10);
+@lines = grep { /PW\d{4}/ } split /\n/, $log;
+is(scalar(@lines), 1, 'one log line');
+like($lines[0] // '', qr/PW0809: \/asgi\/ws\/badsend: .*websocket\.send needs text/,
+     'PW0809 says what the app sent');
 
 $out = run_client('starlette');
 is($out, "text hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",

@@ -65,5 +65,10 @@ async def boom(scope, receive, send):
     raise RuntimeError("websocket boom")
 
 
-ROUTES = {"/echo": echo, "/subproto": subproto, "/refuse": refuse,
+async def badsend(scope, receive, send):
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": 5})
+
+
+ROUTES = {"/badsend": badsend, "/echo": echo, "/subproto": subproto, "/refuse": refuse,
           "/record": record, "/close": close, "/boom": boom}
