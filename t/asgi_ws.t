@@ -86,6 +86,19 @@ is($out, "many 20\n", '20 concurrent websockets echo');
     unlike(log_since($off), qr/PW0401/, 'no timeout logged');
 }
 
+# Unchanged: a WSGI mount sees the Upgrade headers as before (no 101), and
+# an Upgrade on a POST to an ASGI mount is plain http.
+my @up = (['Upgrade', 'websocket'], ['Connection', 'Upgrade'],
+          ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+          ['Sec-WebSocket-Version', '13']);
+my $res = raw_request(path => '/env', headers => \@up);
+is($res->{status}, 200, 'WSGI mount with Upgrade: websocket: a plain 200');
+like($res->{body}, qr/HTTP_UPGRADE\W+websocket/, 'the WSGI app sees HTTP_UPGRADE');
+$res = raw_request(method => 'POST', path => '/asgi/star/echo', headers => \@up,
+                   body => 'plain');
+is($res->{status}, 200, 'POST with Upgrade on an ASGI mount: http');
+is($res->{body}, 'plain', 'its body echoed');
+
 # The server still serves plain HTTP afterwards.
 is(raw_request(path => '/asgi/star/')->{status}, 200, 'HTTP still served');
 done_testing();
