@@ -17,6 +17,14 @@
  * app's own awaiting happens in the loop thread, but its Apache thread is
  * held until the response is done.
  *
+ * Websockets (an HTTP/1.1 Upgrade on an ASGI mount) take the same simple
+ * form: the Apache thread bridges the connection for its whole life.  It
+ * sends the 101 itself, then reads and writes the raw connection below
+ * the HTTP filters (c->input_filters / c->output_filters), waiting with
+ * select() on the socket and on a pipe the loop thread writes to when
+ * the app sends; the RFC 6455 framing is the bridge's.  Only this thread
+ * touches the connection (its bucket allocator is not thread-safe).
+ *
  * Locking: everything here runs with the GIL of the request's interpreter;
  * the loop thread is a Python thread of that interpreter.  The bridge's
  * own locks (loop start, lifespan start) are Python locks, waited for
@@ -391,11 +399,362 @@ static const char bridge_src[] =
     "  if resp.state == 1:\n"
     "    raise ProtocolError(\"returned before its response was complete \"\n"
     "              \"(the last http.response.body had more_body)\")\n"
-    "  return resp.rc\n";
+    "  return resp.rc\n"
+    "\n"
+    "\n"
+    "# --- websockets (RFC 6455) over an HTTP/1.1 Upgrade\n"
+    "# The Apache thread owns the connection for its whole life: it\n"
+    "# waits with select() on the client's socket and on a pipe the loop\n"
+    "# thread writes to when the app sends, so that only this thread\n"
+    "# touches Apache's filters.\n"
+    "import base64\n"
+    "import hashlib\n"
+    "import os\n"
+    "import select\n"
+    "import struct\n"
+    "\n"
+    "WS_GUID = b\"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\"\n"
+    "WS_MAX = 16 * 1024 * 1024\n"
+    "\n"
+    "\n"
+    "class _WsError(Exception):\n"
+    "  \"\"\"The client broke RFC 6455: close with this code.\"\"\"\n"
+    "\n"
+    "\n"
+    "def _unmask(data, mask):\n"
+    "  n = len(data)\n"
+    "  if not n:\n"
+    "    return data\n"
+    "  m = (mask * (n // 4 + 1))[:n]\n"
+    "  return (int.from_bytes(data, \"big\")\n"
+    "          ^ int.from_bytes(m, \"big\")).to_bytes(n, \"big\")\n"
+    "\n"
+    "\n"
+    "def _frame(op, data):\n"
+    "  n = len(data)\n"
+    "  if n < 126:\n"
+    "    head = struct.pack(\"!BB\", 0x80 | op, n)\n"
+    "  elif n < 65536:\n"
+    "    head = struct.pack(\"!BBH\", 0x80 | op, 126, n)\n"
+    "  else:\n"
+    "    head = struct.pack(\"!BBQ\", 0x80 | op, 127, n)\n"
+    "  return head + data\n"
+    "\n"
+    "\n"
+    "def _close_frame(code, reason=\"\"):\n"
+    "  return _frame(8, struct.pack(\"!H\", code) + reason.encode()[:120])\n"
+    "\n"
+    "\n"
+    "class _WsParser:\n"
+    "  def __init__(self):\n"
+    "    self.buf = bytearray()\n"
+    "    self.op = None\n"
+    "    self.parts = []\n"
+    "    self.size = 0\n"
+    "\n"
+    "  def feed(self, data):\n"
+    "    # [(opcode, payload)]: whole messages and control frames.\n"
+    "    self.buf += data\n"
+    "    out = []\n"
+    "    b = self.buf\n"
+    "    while len(b) >= 2:\n"
+    "      b0, b1 = b[0], b[1]\n"
+    "      fin, op, n, pos = b0 & 0x80, b0 & 0x0F, b1 & 0x7F, 2\n"
+    "      if b0 & 0x70:\n"
+    "        raise _WsError(1002, \"reserved bits set\")\n"
+    "      if not b1 & 0x80:\n"
+    "        raise _WsError(1002, \"client frame not masked\")\n"
+    "      if n == 126:\n"
+    "        if len(b) < 4:\n"
+    "          break\n"
+    "        n, pos = struct.unpack_from(\"!H\", b, 2)[0], 4\n"
+    "      elif n == 127:\n"
+    "        if len(b) < 10:\n"
+    "          break\n"
+    "        n, pos = struct.unpack_from(\"!Q\", b, 2)[0], 10\n"
+    "      if op >= 8 and (n > 125 or not fin):\n"
+    "        raise _WsError(1002, \"bad control frame\")\n"
+    "      if self.size + n > WS_MAX:\n"
+    "        raise _WsError(1009, \"message too big\")\n"
+    "      if len(b) < pos + 4 + n:\n"
+    "        break\n"
+    "      mask = bytes(b[pos:pos + 4])\n"
+    "      payload = _unmask(bytes(b[pos + 4:pos + 4 + n]), mask)\n"
+    "      del b[:pos + 4 + n]\n"
+    "      if op >= 8:\n"
+    "        out.append((op, payload))\n"
+    "        continue\n"
+    "      if op == 0:\n"
+    "        if self.op is None:\n"
+    "          raise _WsError(1002, \"continuation without a message\")\n"
+    "      elif op in (1, 2):\n"
+    "        if self.op is not None:\n"
+    "          raise _WsError(1002, \"new message inside a fragmented one\")\n"
+    "        self.op = op\n"
+    "      else:\n"
+    "        raise _WsError(1002, \"unknown opcode %d\" % op)\n"
+    "      self.parts.append(payload)\n"
+    "      self.size += n\n"
+    "      if fin:\n"
+    "        out.append((self.op, b\"\".join(self.parts)))\n"
+    "        self.op, self.parts, self.size = None, [], 0\n"
+    "    return out\n"
+    "\n"
+    "\n"
+    "class _Ws:\n"
+    "  # The Apache side of one websocket: runs in the request's thread.\n"
+    "\n"
+    "  def __init__(self, io, key, lp, inbox):\n"
+    "    self.io = io\n"
+    "    self.key = key\n"
+    "    self.loop = lp\n"
+    "    self.inbox = inbox\n"
+    "    self.state = 0  # 0: connecting, 1: open, 2: closed, 3: refused\n"
+    "    self.client_gone = False\n"
+    "\n"
+    "  def deliver(self, event):\n"
+    "    self.loop.call_soon_threadsafe(self.inbox.put_nowait, event)\n"
+    "\n"
+    "  def gone(self, code):\n"
+    "    if not self.client_gone:\n"
+    "      self.client_gone = True\n"
+    "      self.deliver({\"type\": \"websocket.disconnect\", \"code\": code})\n"
+    "\n"
+    "  def handle(self, message):\n"
+    "    t = message.get(\"type\") if isinstance(message, dict) else None\n"
+    "    if self.state == 0:\n"
+    "      if t == \"websocket.accept\":\n"
+    "        self.accept(message)\n"
+    "      elif t == \"websocket.close\":\n"
+    "        self.state = 3\n"
+    "        self.gone(1000)\n"
+    "      else:\n"
+    "        raise ProtocolError(\"sent %r before websocket.accept \"\n"
+    "                            \"(expected websocket.accept or \"\n"
+    "                            \"websocket.close)\" % (t,))\n"
+    "      return\n"
+    "    if t == \"websocket.send\":\n"
+    "      if self.state != 1:\n"
+    "        raise OSError(\"the websocket is closed\")\n"
+    "      text, data = message.get(\"text\"), message.get(\"bytes\")\n"
+    "      if text is not None and isinstance(text, str):\n"
+    "        self.io.write(_frame(1, text.encode()))\n"
+    "      elif data is not None and isinstance(data, bytes):\n"
+    "        self.io.write(_frame(2, data))\n"
+    "      else:\n"
+    "        raise ProtocolError(\"websocket.send needs text (str) or \"\n"
+    "                            \"bytes\")\n"
+    "    elif t == \"websocket.close\":\n"
+    "      if self.state != 1:\n"
+    "        return\n"
+    "      code = message.get(\"code\", 1000)\n"
+    "      if not isinstance(code, int):\n"
+    "        raise ProtocolError(\"websocket.close: code %r\" % (code,))\n"
+    "      self.state = 2\n"
+    "      reason = str(message.get(\"reason\") or \"\")\n"
+    "      self.io.write(_close_frame(code, reason))\n"
+    "      self.gone(code)\n"
+    "    elif t == \"websocket.accept\":\n"
+    "      raise ProtocolError(\"sent websocket.accept twice\")\n"
+    "    else:\n"
+    "      raise ProtocolError(\"sent a message of type %r on a websocket\"\n"
+    "                          % (t,))\n"
+    "\n"
+    "  def accept(self, message):\n"
+    "    sub = message.get(\"subprotocol\")\n"
+    "    head = [\"HTTP/1.1 101 Switching Protocols\",\n"
+    "            \"Upgrade: websocket\", \"Connection: Upgrade\"]\n"
+    "    accept = base64.b64encode(hashlib.sha1(\n"
+    "      self.key.encode(\"latin-1\") + WS_GUID).digest()).decode()\n"
+    "    head.append(\"Sec-WebSocket-Accept: \" + accept)\n"
+    "    if sub is not None:\n"
+    "      if not isinstance(sub, str) or not sub.isprintable() \\\n"
+    "          or \",\" in sub:\n"
+    "        raise ProtocolError(\"websocket.accept: subprotocol %r\"\n"
+    "                            % (sub,))\n"
+    "      head.append(\"Sec-WebSocket-Protocol: \" + sub)\n"
+    "    for h in message.get(\"headers\", ()):\n"
+    "      try:\n"
+    "        name, value = h\n"
+    "        name = name.decode(\"latin-1\")\n"
+    "        value = value.decode(\"latin-1\")\n"
+    "      except (TypeError, ValueError, AttributeError):\n"
+    "        raise ProtocolError(\"websocket.accept: header %r is not a \"\n"
+    "                            \"pair of bytes\" % (h,)) from None\n"
+    "      if any(c in name + value for c in \"\\r\\n\\0\") or \":\" in name:\n"
+    "        raise ProtocolError(\"websocket.accept: header %r\" % (h,))\n"
+    "      head.append(\"%s: %s\" % (name, value))\n"
+    "    head = \"\\r\\n\".join(head) + \"\\r\\n\\r\\n\"\n"
+    "    self.io.accept(head.encode(\"latin-1\"))\n"
+    "    self.state = 1\n"
+    "\n"
+    "  def frames(self, frames):\n"
+    "    for op, payload in frames:\n"
+    "      if op == 1:\n"
+    "        try:\n"
+    "          text = payload.decode()\n"
+    "        except UnicodeDecodeError:\n"
+    "          raise _WsError(1007, \"text not UTF-8\") from None\n"
+    "        self.deliver({\"type\": \"websocket.receive\", \"text\": text})\n"
+    "      elif op == 2:\n"
+    "        self.deliver({\"type\": \"websocket.receive\",\n"
+    "                      \"bytes\": payload})\n"
+    "      elif op == 9:\n"
+    "        if self.state == 1:\n"
+    "          self.io.write(_frame(10, payload))\n"
+    "      elif op == 8:\n"
+    "        code = 1005\n"
+    "        if len(payload) >= 2:\n"
+    "          code = struct.unpack(\"!H\", payload[:2])[0]\n"
+    "        if self.state == 1:\n"
+    "          self.state = 2\n"
+    "          self.io.write(_close_frame(code if code != 1005 else 1000))\n"
+    "        self.gone(code)\n"
+    "\n"
+    "\n"
+    "class _Io:\n"
+    "  __slots__ = (\"read\", \"write\", \"accept\", \"fileno\")\n"
+    "\n"
+    "  def __init__(self, read, write, accept, fileno):\n"
+    "    self.read, self.write = read, write\n"
+    "    self.accept, self.fileno = accept, fileno\n"
+    "\n"
+    "\n"
+    "def serve_ws(app, scope, state, funcs, key):\n"
+    "  \"\"\"Serve one websocket; returns (http status or 0 when it was\n"
+    "  accepted, the exception the app raised or None); raises ProtocolError\n"
+    "  for what the app did wrong (after closing with 1011 if\n"
+    "  accepted).\"\"\"\n"
+    "  io = _Io(*funcs)\n"
+    "  subs = []\n"
+    "  for name, value in scope[\"headers\"]:\n"
+    "    if name == b\"sec-websocket-protocol\":\n"
+    "      subs += [p.strip() for p in value.decode(\"latin-1\").split(\",\")\n"
+    "               if p.strip()]\n"
+    "  scope[\"type\"] = \"websocket\"\n"
+    "  tls = scope[\"scheme\"] == \"https\"\n"
+    "  scope[\"scheme\"] = \"wss\" if tls else \"ws\"\n"
+    "  scope[\"subprotocols\"] = subs\n"
+    "  del scope[\"method\"]\n"
+    "  lp = _get_loop()\n"
+    "  if state is not None:\n"
+    "    scope[\"state\"] = state.copy()\n"
+    "  chan = queue.SimpleQueue()\n"
+    "  rfd, wfd = os.pipe()\n"
+    "  inbox = asyncio.Queue()\n"
+    "  inbox.put_nowait({\"type\": \"websocket.connect\"})\n"
+    "  ended = []\n"
+    "\n"
+    "  def wake():\n"
+    "    try:\n"
+    "      os.write(wfd, b\"x\")\n"
+    "    except OSError:\n"
+    "      pass\n"
+    "\n"
+    "  async def receive():\n"
+    "    if ended:\n"
+    "      return {\"type\": \"websocket.disconnect\", \"code\": 1006}\n"
+    "    ev = await inbox.get()\n"
+    "    if ev[\"type\"] == \"websocket.disconnect\":\n"
+    "      inbox.put_nowait(ev)\n"
+    "    return ev\n"
+    "\n"
+    "  async def send(message):\n"
+    "    if ended:\n"
+    "      raise OSError(\"the websocket is over\")\n"
+    "    f = lp.create_future()\n"
+    "    chan.put((\"s\", message, f))\n"
+    "    wake()\n"
+    "    await f\n"
+    "\n"
+    "  ws = _Ws(io, key, lp, inbox)\n"
+    "  parser = _WsParser()\n"
+    "  sock = io.fileno()\n"
+    "  call = lp.call_soon_threadsafe\n"
+    "  fut = asyncio.run_coroutine_threadsafe(\n"
+    "    _call(app, scope, receive, send), lp)\n"
+    "  fut.add_done_callback(lambda _: (chan.put((\"d\",)), wake()))\n"
+    "  perr = None\n"
+    "  idle_reads = 0\n"
+    "  try:\n"
+    "    while True:\n"
+    "      try:\n"
+    "        item = chan.get_nowait()\n"
+    "      except queue.Empty:\n"
+    "        item = None\n"
+    "      if item is not None:\n"
+    "        if item[0] == \"d\":\n"
+    "          break\n"
+    "        message, f = item[1], item[2]\n"
+    "        try:\n"
+    "          ws.handle(message)\n"
+    "        except ProtocolError as e:\n"
+    "          perr = e\n"
+    "          call(_fail, f, e)\n"
+    "          fut.cancel()\n"
+    "          continue\n"
+    "        except OSError as e:\n"
+    "          call(_fail, f, e)\n"
+    "          ws.gone(1006)\n"
+    "          continue\n"
+    "        call(_resolve, f, None)\n"
+    "        continue\n"
+    "      reading = ws.state == 1 and not ws.client_gone\n"
+    "      if reading:\n"
+    "        data = io.read()\n"
+    "        if data:\n"
+    "          idle_reads = 0\n"
+    "          try:\n"
+    "            ws.frames(parser.feed(data))\n"
+    "          except _WsError as e:\n"
+    "            if ws.state == 1:\n"
+    "              ws.state = 2\n"
+    "              io.write(_close_frame(e.args[0], e.args[1]))\n"
+    "            ws.gone(e.args[0])\n"
+    "          except OSError:\n"
+    "            ws.gone(1006)\n"
+    "          continue\n"
+    "        if data is None or idle_reads >= 2:\n"
+    "          ws.gone(1006)\n"
+    "          continue\n"
+    "      fds = [rfd, sock] if reading else [rfd]\n"
+    "      r, _, _ = select.select(fds, [], [], 0.5)\n"
+    "      if rfd in r:\n"
+    "        os.read(rfd, 4096)\n"
+    "      idle_reads = idle_reads + 1 if sock in r else 0\n"
+    "      _alive()\n"
+    "  except BaseException:\n"
+    "    ended.append(1)\n"
+    "    fut.cancel()\n"
+    "    concurrent.futures.wait((fut,), 1.0)\n"
+    "    raise\n"
+    "  finally:\n"
+    "    ended.append(1)\n"
+    "    os.close(rfd)\n"
+    "    os.close(wfd)\n"
+    "  exc = fut.exception() if not fut.cancelled() else None\n"
+    "  if exc is not None:\n"
+    "    tb = exc.__traceback__\n"
+    "    if tb is not None and tb.tb_frame.f_code is _call.__code__:\n"
+    "      exc = exc.with_traceback(tb.tb_next)\n"
+    "  if ws.state == 1:\n"
+    "    try:\n"
+    "      io.write(_close_frame(1011 if exc or perr else 1000))\n"
+    "    except OSError:\n"
+    "      pass\n"
+    "  if perr is not None:\n"
+    "    raise perr\n"
+    "  if ws.state == 0 and exc is not None:\n"
+    "    return (500, exc)\n"
+    "  if ws.state in (0, 3):\n"
+    "    return (403, exc)\n"
+    "  return (0, exc)\n"
+    ;
 
 /* The bridge of one interpreter: its functions, made on first use. */
 typedef struct {
     PyObject *serve, *lifespan, *shutdown, *protocol_error, *finish;
+    PyObject *serve_ws;
 } bridge_t;
 
 static bridge_t bridges[PW_MAX_INTERPS];
@@ -460,9 +819,11 @@ static bridge_t *bridge_get(int interp)
     nb.lifespan = Py_XNewRef(PyDict_GetItemString(ns, "lifespan"));
     nb.shutdown = Py_XNewRef(PyDict_GetItemString(ns, "shutdown"));
     nb.protocol_error = Py_XNewRef(PyDict_GetItemString(ns, "ProtocolError"));
+    nb.serve_ws = Py_XNewRef(PyDict_GetItemString(ns, "serve_ws"));
     nb.finish = PyCFunction_New(&finish_def, NULL);
     if (!nb.serve || !nb.lifespan || !nb.shutdown || !nb.protocol_error
-        || !nb.finish) {
+        || !nb.finish || !nb.serve_ws) {
+        Py_XDECREF(nb.serve_ws);
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_RuntimeError, "ASGI bridge incomplete");
         }
@@ -662,12 +1023,252 @@ static int lifespan(request_rec *r, bridge_t *b, const char *target,
     return rc;
 }
 
+/* One websocket's connection, for the bridge's read/write/accept/fileno
+ * (called in the request's thread only).  Freed with its capsule; r is
+ * NULL once the request is over, so a late call fails cleanly. */
+typedef struct {
+    request_rec *r;
+    apr_bucket_brigade *bb;
+    int accepted;
+} pw_ws_t;
+
+static pw_ws_t *ws_of(PyObject *cap)
+{
+    pw_ws_t *ws = PyCapsule_GetPointer(cap, "mod_pywsgi.ws");
+
+    if (ws && ws->r == NULL) {
+        PyErr_SetString(PyExc_OSError, "the websocket's request is over");
+        return NULL;
+    }
+    return ws;
+}
+
+/* read(): what the client sent so far, without waiting: b"" when nothing
+ * is there, None at the end of the connection. */
+static PyObject *ws_read(PyObject *cap, PyObject *unused)
+{
+    pw_ws_t *ws = ws_of(cap);
+    char buf[32768];
+    apr_size_t len = sizeof(buf);
+    apr_status_t st;
+    apr_bucket *e;
+    int eos = 0;
+
+    if (ws == NULL) {
+        return NULL;
+    }
+    /* Below the HTTP filters: after the 101 the connection is a byte
+     * stream. */
+    st = ap_get_brigade(ws->r->connection->input_filters, ws->bb,
+                        AP_MODE_READBYTES, APR_NONBLOCK_READ, sizeof(buf));
+    if (APR_STATUS_IS_EAGAIN(st)) {
+        apr_brigade_cleanup(ws->bb);
+        return PyBytes_FromStringAndSize("", 0);
+    }
+    for (e = APR_BRIGADE_FIRST(ws->bb);
+         st == APR_SUCCESS && e != APR_BRIGADE_SENTINEL(ws->bb);
+         e = APR_BUCKET_NEXT(e)) {
+        eos |= APR_BUCKET_IS_EOS(e);
+    }
+    if (st == APR_SUCCESS) {
+        st = apr_brigade_flatten(ws->bb, buf, &len);
+    }
+    apr_brigade_cleanup(ws->bb);
+    if (st != APR_SUCCESS || (len == 0 && eos)) {
+        Py_RETURN_NONE;
+    }
+    return PyBytes_FromStringAndSize(buf, (Py_ssize_t)len);
+}
+
+/* GIL released while the bytes go out (data stays referenced by the
+ * caller).  OSError when the client is gone. */
+static PyObject *ws_send(pw_ws_t *ws, PyObject *data)
+{
+    conn_rec *c = ws->r->connection;
+    apr_status_t st;
+
+    if (!PyBytes_Check(data)) {
+        PyErr_SetString(PyExc_TypeError, "bytes expected");
+        return NULL;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    APR_BRIGADE_INSERT_TAIL(ws->bb, apr_bucket_transient_create(
+                                        PyBytes_AS_STRING(data),
+                                        (apr_size_t)PyBytes_GET_SIZE(data),
+                                        c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(ws->bb, apr_bucket_flush_create(c->bucket_alloc));
+    st = ap_pass_brigade(c->output_filters, ws->bb);
+    apr_brigade_cleanup(ws->bb);
+    Py_END_ALLOW_THREADS
+    if (st != APR_SUCCESS || c->aborted) {
+        PyErr_SetString(PyExc_OSError, "the client went away");
+        return NULL;
+    }
+    ws->r->bytes_sent += PyBytes_GET_SIZE(data);
+    Py_RETURN_NONE;
+}
+
+static PyObject *ws_write(PyObject *cap, PyObject *data)
+{
+    pw_ws_t *ws = ws_of(cap);
+
+    return ws ? ws_send(ws, data) : NULL;
+}
+
+/* accept(head): send the 101 (the bridge wrote it whole) straight to the
+ * connection, and take the request out of HTTP: no keep-alive, no
+ * request-timeout filter, and what Apache sends at the end of the
+ * request (its EOS) skips the HTTP filters. */
+static PyObject *ws_accept(PyObject *cap, PyObject *head)
+{
+    pw_ws_t *ws = ws_of(cap);
+    request_rec *r;
+    conn_rec *c;
+
+    if (ws == NULL) {
+        return NULL;
+    }
+    r = ws->r;
+    c = r->connection;
+    ws->accepted = 1;
+    r->status = HTTP_SWITCHING_PROTOCOLS;
+    c->keepalive = AP_CONN_CLOSE;
+    ap_remove_input_filter_byhandle(c->input_filters, "reqtimeout");
+    r->output_filters = r->proto_output_filters = c->output_filters;
+    return ws_send(ws, head);
+}
+
+static PyObject *ws_fileno(PyObject *cap, PyObject *unused)
+{
+    pw_ws_t *ws = ws_of(cap);
+    apr_os_sock_t fd;
+    apr_socket_t *sock;
+
+    if (ws == NULL) {
+        return NULL;
+    }
+    sock = ap_get_conn_socket(ws->r->connection);
+    if (sock == NULL || apr_os_sock_get(&fd, sock) != APR_SUCCESS) {
+        PyErr_SetString(PyExc_OSError, "no socket under this connection");
+        return NULL;
+    }
+    return PyLong_FromLong((long)fd);
+}
+
+static PyMethodDef ws_defs[4] = {
+    { "read", ws_read, METH_NOARGS, NULL },
+    { "write", ws_write, METH_O, NULL },
+    { "accept", ws_accept, METH_O, NULL },
+    { "fileno", ws_fileno, METH_NOARGS, NULL },
+};
+
+static void ws_free(PyObject *cap)
+{
+    PyMem_Free(PyCapsule_GetPointer(cap, "mod_pywsgi.ws"));
+}
+
+/* The key of a websocket handshake on r, or NULL when r is no websocket
+ * request (served as http; HTTP/2 has no Upgrade). */
+static const char *ws_key(request_rec *r)
+{
+    const char *up = apr_table_get(r->headers_in, "Upgrade");
+    const char *conn = apr_table_get(r->headers_in, "Connection");
+
+    if (r->proto_num != HTTP_VERSION(1, 1) || r->method_number != M_GET
+        || up == NULL || conn == NULL
+        || !ap_find_token(r->pool, up, "websocket")
+        || !ap_find_token(r->pool, conn, "upgrade")) {
+        return NULL;
+    }
+    return apr_table_get(r->headers_in, "Sec-WebSocket-Key");
+}
+
+/* GIL held.  Serve the websocket of r to its end (the "simple form": this
+ * thread bridges it for its whole life).  Returns what the handler
+ * returns: OK once the 101 went out, else 403 (the app closed before
+ * accepting) or 500. */
+static int ws_run(request_rec *r, bridge_t *b, const char *target,
+                  PyObject *app, PyObject *scope, PyObject *state,
+                  PyObject *start, const char *key)
+{
+    pw_ws_t *ws = PyMem_Calloc(1, sizeof(*ws));
+    PyObject *cap = NULL, *funcs = NULL, *res = NULL, *keystr = NULL;
+    int status = HTTP_INTERNAL_SERVER_ERROR, i, accepted;
+
+    if (ws == NULL) {
+        return pw_response_failed(start);
+    }
+    ws->r = r;
+    ws->bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    cap = PyCapsule_New(ws, "mod_pywsgi.ws", ws_free);
+    if (cap == NULL) {
+        PyMem_Free(ws);
+        return pw_response_failed(start);
+    }
+    funcs = PyTuple_New(4);
+    for (i = 0; funcs && i < 4; i++) {
+        PyObject *f = PyCFunction_New(&ws_defs[i], cap);
+        if (f == NULL) {
+            Py_CLEAR(funcs);
+            break;
+        }
+        PyTuple_SET_ITEM(funcs, i, f);
+    }
+    keystr = funcs ? str_of(key) : NULL;
+    if (keystr) {
+        PyObject *args[5] = { app, scope, state, funcs, keystr };
+        res = PyObject_Vectorcall(b->serve_ws, args, 5, NULL);
+    }
+    accepted = ws->accepted;
+    ws->r = NULL;
+    if (res && PyTuple_Check(res) && PyTuple_GET_SIZE(res) == 2) {
+        PyObject *exc = PyTuple_GET_ITEM(res, 1);
+        status = (int)PyLong_AsLong(PyTuple_GET_ITEM(res, 0));
+        if (exc != Py_None) {
+            PW_ERR_RESTORE(Py_NewRef(exc));
+            pw_log_exception(r, r->server,
+                             "PW0800: %s: ASGI application '%s' raised on "
+                             "a websocket:",
+                             r->uri, target);
+        }
+        PyErr_Clear();
+    }
+    else if (res == NULL && PyErr_ExceptionMatches(b->protocol_error)) {
+        PyObject *exc = PW_ERR_TAKE();
+        PyObject *msg = PyObject_Str(exc);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "PW0809: %s: ASGI application '%s' broke the "
+                      "websocket protocol: %s",
+                      r->uri, target, text(msg));
+        Py_XDECREF(msg);
+        Py_XDECREF(exc);
+    }
+    else {
+        pw_log_exception(r, r->server,
+                         "PW0806: %s: the ASGI bridge failed on the "
+                         "websocket of application '%s':",
+                         r->uri, target);
+    }
+    if (accepted) {
+        status = OK;
+    }
+    else if (status != HTTP_FORBIDDEN) {
+        status = pw_response_failed(start);
+    }
+    Py_XDECREF(res);
+    Py_XDECREF(keystr);
+    Py_XDECREF(funcs);
+    Py_DECREF(cap);
+    return status;
+}
+
 int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
                 PyObject *app, PyObject *input, PyObject *start)
 {
     const char *target = route->target->target;
     bridge_t *b = rc->interp == 0 ? bridge_get(0) : NULL;
     PyObject *state = NULL, *scope = NULL, *res = NULL;
+    const char *key = ws_key(r);
     int status;
 
     if (rc->interp != 0) {
@@ -698,6 +1299,10 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
                          "application '%s':",
                          r->uri, target);
         status = pw_response_failed(start);
+        goto done;
+    }
+    if (key) {
+        status = ws_run(r, b, target, app, scope, state, start, key);
         goto done;
     }
     {
@@ -744,6 +1349,11 @@ done:
     return status;
 }
 
+int pw_asgi_websocket(request_rec *r)
+{
+    return ws_key(r) != NULL;
+}
+
 int pw_asgi_active(int interp)
 {
     return active[interp];
@@ -783,4 +1393,5 @@ void pw_asgi_fini(int interp, server_rec *s)
     Py_CLEAR(b->shutdown);
     Py_CLEAR(b->protocol_error);
     Py_CLEAR(b->finish);
+    Py_CLEAR(b->serve_ws);
 }

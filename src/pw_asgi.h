@@ -19,6 +19,10 @@
 int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
                 PyObject *app, PyObject *input, PyObject *start);
 
+/* No GIL needed.  Is r a websocket handshake (HTTP/1.1 GET with Upgrade:
+ * websocket), which pw_asgi_run serves as a `websocket` scope? */
+int pw_asgi_websocket(request_rec *r);
+
 /* No GIL needed.  Did interp serve ASGI in this child (so it has a loop
  * and lifespans to end)? */
 int pw_asgi_active(int interp);

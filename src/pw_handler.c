@@ -205,7 +205,13 @@ static int pw_handler(request_rec *r)
          * from inside its output): whatever the thread served before is
          * restored when this one is done. */
         outer = pw_log_set_request(r);
-        pw_guard_begin(r, conf.interp, conf.request_timeout, &guard);
+        /* A websocket lives as long as its client wants:
+         * PyWSGIRequestTimeout is for requests, not for it. */
+        pw_guard_begin(r, conf.interp,
+                       route->asgi && pw_asgi_websocket(r)
+                           ? 0
+                           : conf.request_timeout,
+                       &guard);
         rc = run_app(r, route, &conf, spool, &m);
         if (pw_guard_end(&guard)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,

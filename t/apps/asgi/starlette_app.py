@@ -8,7 +8,7 @@ import sys
 from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.responses import StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 
 @contextlib.asynccontextmanager
@@ -67,7 +67,21 @@ async def sleep(request):
     return PlainTextResponse("slept\n")
 
 
+async def ws_echo(websocket):
+    # t/asgi_ws.t: a WebSocketRoute echoing text as text, bytes as bytes.
+    await websocket.accept()
+    while True:
+        m = await websocket.receive()
+        if m["type"] == "websocket.disconnect":
+            return
+        if m.get("text") is not None:
+            await websocket.send_text(m["text"])
+        else:
+            await websocket.send_bytes(m["bytes"])
+
+
 app = Starlette(routes=[
+    WebSocketRoute("/ws", ws_echo),
     Route("/", index),
     Route("/scope", scope),
     Route("/scope/{rest:path}", scope),
