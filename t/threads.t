@@ -311,7 +311,7 @@ EOF_
 # Issue 11 item 5.  mod_http2 runs streams on worker threads of its own
 # that end after H2MaxWorkerIdleSeconds: their thread states (and their
 # threading.local data) must go with them, and PyWSGIRequestTimeout must
-# cover them.  Four rounds of 2,000 h2c streams (h2load), a pause for the
+# cover them.  Three rounds of 2,000 h2c streams (h2load), a pause for the
 # workers to end after each; the counts after the last round as after the
 # first.
 sub http2 {
@@ -328,7 +328,7 @@ EOF_
     # Every MPM thread runs Python once first (4 at once, each held 1 s),
     # so the HTTP/1.1 request that reads the counts adds no state.
     parallel(4, sub { curl($srv, '/main/count?hold=1') });
-    my $rounds = $ENV{PW_H2_ROUNDS} || 4;
+    my $rounds = $ENV{PW_H2_ROUNDS} || 3;
     for my $round (1 .. $rounds) {
         my $out = `h2load -n 2000 -c 4 -m 20 -T 30 http://127.0.0.1:$port/main/count 2>&1`;
         # h2load drops a connection now and then ("Process Request

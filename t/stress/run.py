@@ -16,7 +16,7 @@
   memcheck                 a private httpd -X under   the same (3 rounds), and
                            valgrind, each kind of     the whole Apache::Test
                            request once               suite under valgrind
-  fuzz (make fuzz)         30 s                       600 s
+  fuzz (make fuzz)         15 s                       600 s
 
 Each part's output goes to the terminal and its figures to
 t/stress/out/<part>-<mode>.json; t/stress/out/summary-<mode>.json collects
@@ -43,7 +43,7 @@ MODES = {
         "restarts": ["--requests", "3000", "--restarts", "5",
                      "--recycles", "5"],
         "memcheck": [["private", "--rounds", "1"]],
-        "fuzz_seconds": 30,
+        "fuzz_seconds": 15,
     },
     "long": {
         "soak": ["--requests", "1000000"],
