@@ -215,12 +215,18 @@ static const char bridge_src[] =
     "\n"
     "\n"
     "class _Request:\n"
-    "  __slots__ = (\"chan\", \"loop\", \"ended\")\n"
+    "  # The loop's side of one request.  send() checks each message here and\n"
+    "  # queues it for the request's Apache thread without waiting for it,\n"
+    "  # except a piece with more to come, which waits until it is written\n"
+    "  # (back-pressure): a plain response costs one hand-over, not three.\n"
+    "  __slots__ = (\"chan\", \"loop\", \"ended\", \"gone\", \"state\")\n"
     "\n"
     "  def __init__(self, chan, lp):\n"
     "    self.chan = chan\n"
     "    self.loop = lp\n"
     "    self.ended = False\n"
+    "    self.gone = False\n"
+    "    self.state = 0  # 0: not started, 1: started, 2: complete\n"
     "\n"
     "  async def receive(self):\n"
     "    if self.ended:\n"
@@ -230,28 +236,23 @@ static const char bridge_src[] =
     "    return await f\n"
     "\n"
     "  async def send(self, message):\n"
-    "    if self.ended:\n"
+    "    if self.ended or self.gone:\n"
     "      raise OSError(\"the request is over\")\n"
-    "    f = self.loop.create_future()\n"
-    "    self.chan.put((\"s\", message, f))\n"
-    "    await f\n"
+    "    try:\n"
+    "      item = self.check(message)\n"
+    "    except ProtocolError as e:\n"
+    "      self.chan.put((\"p\", e))\n"
+    "      raise\n"
+    "    if item is None:\n"
+    "      return\n"
+    "    if item[0] == \"b\":\n"
+    "      f = self.loop.create_future()\n"
+    "      self.chan.put(item + (f,))\n"
+    "      await f\n"
+    "    else:\n"
+    "      self.chan.put(item)\n"
     "\n"
-    "\n"
-    "async def _call(app, scope, receive, send):\n"
-    "  await app(scope, receive, send)\n"
-    "\n"
-    "\n"
-    "class _Response:\n"
-    "  # The Apache side of one request: runs in the request's thread.\n"
-    "\n"
-    "  def __init__(self, start_response, finish):\n"
-    "    self.start_response = start_response\n"
-    "    self.finish = finish\n"
-    "    self.write = None\n"
-    "    self.state = 0  # 0: not started, 1: started, 2: complete\n"
-    "    self.rc = 0\n"
-    "\n"
-    "  def handle(self, message):\n"
+    "  def check(self, message):\n"
     "    t = message.get(\"type\") if isinstance(message, dict) else None\n"
     "    if t == \"http.response.start\":\n"
     "      if self.state:\n"
@@ -277,12 +278,9 @@ static const char bridge_src[] =
     "                    \"bytes\" % (h,))\n"
     "        headers.append((name.decode(\"latin-1\"),\n"
     "                value.decode(\"latin-1\")))\n"
-    "      try:\n"
-    "        self.write = self.start_response(str(status), headers)\n"
-    "      except (TypeError, ValueError) as e:\n"
-    "        raise ProtocolError(str(e)) from None\n"
     "      self.state = 1\n"
-    "    elif t == \"http.response.body\":\n"
+    "      return (\"h\", str(status), headers)\n"
+    "    if t == \"http.response.body\":\n"
     "      if self.state == 0:\n"
     "        raise ProtocolError(\"sent http.response.body before \"\n"
     "                  \"http.response.start\")\n"
@@ -294,15 +292,28 @@ static const char bridge_src[] =
     "        raise ProtocolError(\"http.response.body: body must be \"\n"
     "                  \"bytes, not %s\" % type(body).__name__)\n"
     "      if message.get(\"more_body\", False):\n"
-    "        if body:\n"
-    "          self.write(body)\n"
-    "      else:\n"
-    "        self.state = 2\n"
-    "        self.rc = self.finish(self.start_response, body)\n"
-    "    else:\n"
-    "      raise ProtocolError(\"sent a message of type %r (expected \"\n"
-    "                \"http.response.start or http.response.body)\"\n"
-    "                % (t,))\n"
+    "        return (\"b\", body) if body else None\n"
+    "      self.state = 2\n"
+    "      return (\"e\", body)\n"
+    "    raise ProtocolError(\"sent a message of type %r (expected \"\n"
+    "              \"http.response.start or http.response.body)\" % (t,))\n"
+    "\n"
+    "\n"
+    "async def _call(app, scope, receive, send):\n"
+    "  await app(scope, receive, send)\n"
+    "\n"
+    "\n"
+    "async def _call_http(app, scope, req):\n"
+    "  # Says \"done\" itself, in the same turn of the loop as the app's\n"
+    "  # last send(): the Apache thread then finds the whole response and\n"
+    "  # the end in its queue at once (the future's callback, a turn\n"
+    "  # later, only covers a coroutine cancelled before it ran).\n"
+    "  try:\n"
+    "    await app(scope, req.receive, req.send)\n"
+    "  except Exception as e:\n"
+    "    req.chan.put((\"d\", e))\n"
+    "    raise\n"
+    "  req.chan.put((\"d\", None))\n"
     "\n"
     "\n"
     "def serve(app, scope, state, body, start_response, finish):\n"
@@ -314,24 +325,26 @@ static const char bridge_src[] =
     "    scope[\"state\"] = state.copy()\n"
     "  chan = queue.SimpleQueue()\n"
     "  req = _Request(chan, lp)\n"
-    "  resp = _Response(start_response, finish)\n"
     "  fut = asyncio.run_coroutine_threadsafe(\n"
-    "    _call(app, scope, req.receive, req.send), lp)\n"
-    "  fut.add_done_callback(lambda _: chan.put((\"d\",)))\n"
+    "    _call_http(app, scope, req), lp)\n"
+    "  fut.add_done_callback(lambda _: chan.put((\"d\", None)))\n"
     "  call = lp.call_soon_threadsafe\n"
     "  disconnect = {\"type\": \"http.disconnect\"}\n"
-    "  body_done = gone = broken = False\n"
+    "  body_done = gone = broken = complete = False\n"
+    "  write = None\n"
+    "  rc = 0\n"
     "  waiting = []\n"
-    "  perr = None\n"
+    "  perr = exc = None\n"
     "  try:\n"
     "    while True:\n"
     "      item = _get(chan)\n"
     "      kind = item[0]\n"
     "      if kind == \"d\":\n"
+    "        exc = item[1]\n"
     "        break\n"
     "      if kind == \"r\":\n"
     "        f = item[1]\n"
-    "        if gone or perr is not None or resp.state == 2:\n"
+    "        if gone or perr is not None or complete:\n"
     "          call(_resolve, f, disconnect)\n"
     "        elif body_done:\n"
     "          # Nothing more to read: the next event is the\n"
@@ -341,30 +354,44 @@ static const char bridge_src[] =
     "          try:\n"
     "            data = body.read(CHUNK)\n"
     "          except OSError:\n"
-    "            broken = gone = True\n"
+    "            broken = gone = req.gone = True\n"
     "            call(_resolve, f, disconnect)\n"
     "            continue\n"
     "          body_done = len(data) < CHUNK\n"
     "          call(_resolve, f, {\"type\": \"http.request\", \"body\": data,\n"
     "                     \"more_body\": not body_done})\n"
     "        continue\n"
-    "      message, f = item[1], item[2]\n"
+    "      if kind == \"p\":\n"
+    "        if perr is None:\n"
+    "          perr = item[1]\n"
+    "          fut.cancel()\n"
+    "        continue\n"
+    "      ack = item[2] if kind == \"b\" else None\n"
     "      if gone or perr is not None:\n"
-    "        call(_fail, f, OSError(\"the response is over\"))\n"
+    "        if ack is not None:\n"
+    "          call(_fail, ack, OSError(\"the response is over\"))\n"
     "        continue\n"
     "      try:\n"
-    "        resp.handle(message)\n"
-    "      except ProtocolError as e:\n"
-    "        perr = e\n"
-    "        call(_fail, f, e)\n"
+    "        if kind == \"h\":\n"
+    "          write = start_response(item[1], item[2])\n"
+    "        elif kind == \"b\":\n"
+    "          write(item[1])\n"
+    "        else:\n"
+    "          rc = finish(start_response, item[1])\n"
+    "          complete = True\n"
+    "      except (TypeError, ValueError) as e:  # start_response refused\n"
+    "        perr = ProtocolError(str(e))\n"
+    "        req.ended = True\n"
     "        fut.cancel()\n"
     "        continue\n"
-    "      except OSError as e:  # write(): the client went away\n"
-    "        gone = True\n"
-    "        call(_fail, f, e)\n"
+    "      except OSError as e:  # the client went away\n"
+    "        gone = req.gone = True\n"
+    "        if ack is not None:\n"
+    "          call(_fail, ack, e)\n"
     "        continue\n"
-    "      call(_resolve, f, None)\n"
-    "      if resp.state == 2:\n"
+    "      if ack is not None:\n"
+    "        call(_resolve, ack, None)\n"
+    "      if complete:\n"
     "        for w in waiting:\n"
     "          call(_resolve, w, disconnect)\n"
     "        waiting = []\n"
@@ -381,25 +408,24 @@ static const char bridge_src[] =
     "    call(_resolve, w, disconnect)\n"
     "  if perr is not None:\n"
     "    raise perr\n"
-    "  exc = fut.exception()\n"
     "  if exc is not None and not broken \\\n"
     "      and not (gone and isinstance(exc, OSError)):\n"
     "    # Handed back, not raised: the traceback then starts in the app.\n"
     "    tb = exc.__traceback__\n"
-    "    if tb is not None and tb.tb_frame.f_code is _call.__code__:\n"
+    "    if tb is not None and tb.tb_frame.f_code is _call_http.__code__:\n"
     "      exc = exc.with_traceback(tb.tb_next)\n"
     "    return exc\n"
-    "  if broken and resp.state == 0:\n"
+    "  if broken and req.state == 0:\n"
     "    return -1\n"
     "  if gone:\n"
-    "    return resp.rc\n"
-    "  if resp.state == 0:\n"
+    "    return rc\n"
+    "  if req.state == 0:\n"
     "    raise ProtocolError(\"returned without sending \"\n"
     "                        \"http.response.start\")\n"
-    "  if resp.state == 1:\n"
+    "  if req.state == 1:\n"
     "    raise ProtocolError(\"returned before its response was complete \"\n"
     "              \"(the last http.response.body had more_body)\")\n"
-    "  return resp.rc\n"
+    "  return rc\n"
     "\n"
     "\n"
     "# --- websockets (RFC 6455) over an HTTP/1.1 Upgrade\n"
@@ -1167,20 +1193,70 @@ static void ws_free(PyObject *cap)
     PyMem_Free(PyCapsule_GetPointer(cap, "mod_pywsgi.ws"));
 }
 
-/* The key of a websocket handshake on r, or NULL when r is no websocket
- * request (served as http; HTTP/2 has no Upgrade). */
-static const char *ws_key(request_rec *r)
+/* Whether r asks for a websocket: an HTTP/1.1 GET with Upgrade: websocket
+ * and Connection: upgrade (anything else is served as http; HTTP/2 has no
+ * Upgrade). */
+static int ws_asked(request_rec *r)
 {
     const char *up = apr_table_get(r->headers_in, "Upgrade");
     const char *conn = apr_table_get(r->headers_in, "Connection");
 
-    if (r->proto_num != HTTP_VERSION(1, 1) || r->method_number != M_GET
-        || up == NULL || conn == NULL
-        || !ap_find_token(r->pool, up, "websocket")
-        || !ap_find_token(r->pool, conn, "upgrade")) {
-        return NULL;
+    return r->proto_num == HTTP_VERSION(1, 1) && r->method_number == M_GET
+           && up != NULL && conn != NULL
+           && ap_find_token(r->pool, up, "websocket")
+           && ap_find_token(r->pool, conn, "upgrade");
+}
+
+/* RFC 6455 4.1: the key is 16 bytes in base64, i.e. 22 characters of the
+ * alphabet, the last carrying 2 bits (so one of A, Q, g, w), then "==". */
+static int ws_key_valid(const char *k)
+{
+    static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                              "abcdefghijklmnopqrstuvwxyz0123456789+/";
+    int i;
+
+    if (k == NULL || strlen(k) != 24 || strcmp(k + 22, "==") != 0
+        || strchr("AQgw", k[21]) == NULL) {
+        return 0;
     }
-    return apr_table_get(r->headers_in, "Sec-WebSocket-Key");
+    for (i = 0; i < 22; i++) {
+        if (strchr(b64, k[i]) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The key of a websocket handshake on r, or NULL when r is no websocket
+ * request. */
+static const char *ws_key(request_rec *r)
+{
+    return ws_asked(r) ? apr_table_get(r->headers_in, "Sec-WebSocket-Key")
+                       : NULL;
+}
+
+/* A websocket request this server cannot accept gets the client's error
+ * (RFC 6455 4.2.1, 4.2.2): 426 naming the version spoken here for another
+ * version, 400 without a version or with a key that is not 16 bytes in
+ * base64.  0 for a handshake to serve (or no websocket request). */
+static int ws_refused(request_rec *r)
+{
+    const char *v;
+
+    if (!ws_asked(r)) {
+        return 0;
+    }
+    v = apr_table_get(r->headers_in, "Sec-WebSocket-Version");
+    if (v != NULL && strcmp(v, "13") != 0) {
+        apr_table_setn(r->err_headers_out, "Sec-WebSocket-Version", "13");
+        apr_table_setn(r->err_headers_out, "Upgrade", "websocket");
+        return HTTP_UPGRADE_REQUIRED;
+    }
+    if (v == NULL
+        || !ws_key_valid(apr_table_get(r->headers_in, "Sec-WebSocket-Key"))) {
+        return HTTP_BAD_REQUEST;
+    }
+    return 0;
 }
 
 /* GIL held.  Serve the websocket of r to its end (the "simple form": this
@@ -1269,8 +1345,11 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
     bridge_t *b = rc->interp == 0 ? bridge_get(0) : NULL;
     PyObject *state = NULL, *scope = NULL, *res = NULL;
     const char *key = ws_key(r);
-    int status;
+    int status = ws_refused(r);
 
+    if (status != 0) {
+        return status;
+    }
     if (rc->interp != 0) {
         /* PyWSGIInterpreter NAME over an ASGI mount (interpreter= on the
          * mount itself fails configtest). */

@@ -99,6 +99,30 @@ $res = raw_request(method => 'POST', path => '/asgi/star/echo', headers => \@up,
 is($res->{status}, 200, 'POST with Upgrade on an ASGI mount: http');
 is($res->{body}, 'plain', 'its body echoed');
 
+# A handshake this server cannot accept (RFC 6455 4.2.1, 4.2.2): another
+# protocol version gets 426 naming the one it speaks; no version, no key or
+# a key that is not 16 bytes in base64 get 400.  The app never sees them.
+my @hs = (['Upgrade', 'websocket'], ['Connection', 'Upgrade']);
+$off = log_offset();
+$res = raw_request(path => '/asgi/ws/echo', headers => [@hs,
+    ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ=='],
+    ['Sec-WebSocket-Version', '8']]);
+is($res->{status}, 426, 'Sec-WebSocket-Version 8: 426 Upgrade Required');
+is($res->{headers}{'sec-websocket-version'}, '13', '... naming version 13');
+like($res->{headers}{'upgrade'} // '', qr/websocket/i, '... and Upgrade: websocket');
+for my $case (['no version', ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ==']],
+              ['no key', ['Sec-WebSocket-Version', '13']],
+              ['a 3-byte key', ['Sec-WebSocket-Key', 'YWJj'],
+               ['Sec-WebSocket-Version', '13']],
+              ['a key that is not base64',
+               ['Sec-WebSocket-Key', 'dGhlIHNhbXBsZSBub25jZQ!!'],
+               ['Sec-WebSocket-Version', '13']]) {
+    my ($what, @h) = @$case;
+    $res = raw_request(path => '/asgi/ws/echo', headers => [@hs, @h]);
+    is($res->{status}, 400, "websocket handshake with $what: 400");
+}
+unlike(log_since($off), qr/PW08(?!03)/, 'a bad handshake is the client\'s error: no PW08xx line');
+
 # The server still serves plain HTTP afterwards.
 is(raw_request(path => '/asgi/star/')->{status}, 200, 'HTTP still served');
 done_testing();
