@@ -1084,13 +1084,11 @@ static PyObject *ws_read(PyObject *cap, PyObject *unused)
         return NULL;
     }
     /* Below the HTTP filters: after the 101 the connection is a byte
-     * stream. */
+     * stream.  Non-blocking, yet without the GIL as every Apache I/O call
+     * here: a filter below (mod_ssl) may still write or take its time. */
+    Py_BEGIN_ALLOW_THREADS
     st = ap_get_brigade(ws->r->connection->input_filters, ws->bb,
                         AP_MODE_READBYTES, APR_NONBLOCK_READ, sizeof(buf));
-    if (APR_STATUS_IS_EAGAIN(st)) {
-        apr_brigade_cleanup(ws->bb);
-        return PyBytes_FromStringAndSize("", 0);
-    }
     for (e = APR_BRIGADE_FIRST(ws->bb);
          st == APR_SUCCESS && e != APR_BRIGADE_SENTINEL(ws->bb);
          e = APR_BUCKET_NEXT(e)) {
@@ -1100,6 +1098,10 @@ static PyObject *ws_read(PyObject *cap, PyObject *unused)
         st = apr_brigade_flatten(ws->bb, buf, &len);
     }
     apr_brigade_cleanup(ws->bb);
+    Py_END_ALLOW_THREADS
+    if (APR_STATUS_IS_EAGAIN(st)) {
+        return PyBytes_FromStringAndSize("", 0);
+    }
     if (st != APR_SUCCESS || (len == 0 && eos)) {
         Py_RETURN_NONE;
     }
@@ -1259,6 +1261,23 @@ static int ws_refused(request_rec *r)
     return 0;
 }
 
+/* GIL held, the bridge's ProtocolError pending: one line saying what the
+ * app did wrong (no traceback: the mistake is in what it sent, not where);
+ * the error is cleared. */
+static void log_protocol_error(request_rec *r, const char *num,
+                               const char *target, const char *what)
+{
+    PyObject *exc = PW_ERR_TAKE();
+    PyObject *msg = PyObject_Str(exc);
+
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "%s: %s: ASGI application '%s' broke the %s: %s", num,
+                  r->uri, target, what, text(msg));
+    PyErr_Clear();
+    Py_XDECREF(msg);
+    Py_XDECREF(exc);
+}
+
 /* GIL held.  Serve the websocket of r to its end (the "simple form": this
  * thread bridges it for its whole life).  Returns what the handler
  * returns: OK once the 101 went out, else 403 (the app closed before
@@ -1310,16 +1329,15 @@ static int ws_run(request_rec *r, bridge_t *b, const char *target,
         PyErr_Clear();
     }
     else if (res == NULL && PyErr_ExceptionMatches(b->protocol_error)) {
-        PyObject *exc = PW_ERR_TAKE();
-        PyObject *msg = PyObject_Str(exc);
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "PW0809: %s: ASGI application '%s' broke the "
-                      "websocket protocol: %s",
-                      r->uri, target, text(msg));
-        Py_XDECREF(msg);
-        Py_XDECREF(exc);
+        log_protocol_error(r, "PW0809", target, "websocket protocol");
     }
     else {
+        if (res != NULL) {
+            /* Never from the bridge's own code; still one line that
+             * says what came back rather than a line without a cause. */
+            PyErr_Format(PyExc_TypeError, "serve_ws returned %R, not a "
+                         "(status, exception) pair", res);
+        }
         pw_log_exception(r, r->server,
                          "PW0806: %s: the ASGI bridge failed on the "
                          "websocket of application '%s':",
@@ -1395,14 +1413,7 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
     }
     if (res == NULL) {
         if (PyErr_ExceptionMatches(b->protocol_error)) {
-            PyObject *exc = PW_ERR_TAKE();
-            PyObject *msg = PyObject_Str(exc);
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "PW0801: %s: ASGI application '%s' broke the "
-                          "protocol: %s",
-                          r->uri, target, text(msg));
-            Py_XDECREF(msg);
-            Py_XDECREF(exc);
+            log_protocol_error(r, "PW0801", target, "protocol");
         }
         else {
             pw_log_exception(r, r->server,
