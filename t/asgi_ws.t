@@ -20,9 +20,11 @@ plan skip_all => 'python3-websockets missing (./dev installs it)'
     unless system('/usr/bin/python3', '-c', 'import websockets') == 0;
 
 sub run_client {
-    my ($scenario) = @_;
+    my ($scenario, $url, $ca) = @_;
     local $ENV{PATH} = '/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin';
-    my $out = `/usr/bin/python3 $client $base $scenario 2>&1`;
+    $url //= $base;
+    $ca //= '';
+    my $out = `/usr/bin/python3 $client $url $scenario $ca 2>&1`;
     return $out;
 }
 
@@ -98,6 +100,18 @@ $res = raw_request(method => 'POST', path => '/asgi/star/echo', headers => \@up,
                    body => 'plain');
 is($res->{status}, 200, 'POST with Upgrade on an ASGI mount: http');
 is($res->{body}, 'plain', 'its body echoed');
+
+# wss: the same websocket through mod_ssl (t/pep3333.t's TLS virtual host,
+# which inherits the main server's mounts); the scope says wss.
+{
+    my $tls_port = Apache::Test::vars('pep3333_tls_port');
+    my $ca = "$FindBin::Bin/conf/pep3333-tls/cert.pem";
+    $out = run_client('echo', "wss://127.0.0.1:$tls_port", $ca);
+    is($out, "text hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",
+       'wss: echo through mod_ssl');
+    $out = run_client('subproto', "wss://127.0.0.1:$tls_port", $ca);
+    like($out, qr/^scope wss x-a,x-b \/asgi\/ws a=1$/m, 'wss: scope scheme is wss');
+}
 
 # A handshake this server cannot accept (RFC 6455 4.2.1, 4.2.2): another
 # protocol version gets 426 naming the one it speaks; no version, no key or
