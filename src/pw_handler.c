@@ -129,6 +129,17 @@ static int pw_handler(request_rec *r)
         }
         route = &file;
     }
+    if (r->prev != NULL && ap_is_HTTP_ERROR(r->prev->status)) {
+        /* An ErrorDocument: the body belongs to the request that failed
+         * (for a 413, the body refused), not to the error page.  The
+         * redirect shares the failed request's headers_in, and Apache's
+         * own discarding of the body reads by those: the page gets a copy
+         * without the body's headers, so wsgi.input and the ASGI body are
+         * empty and CONTENT_LENGTH absent. */
+        r->headers_in = apr_table_copy(r->pool, r->headers_in);
+        apr_table_unset(r->headers_in, "Content-Length");
+        apr_table_unset(r->headers_in, "Transfer-Encoding");
+    }
     /* Checks Content-Length against LimitRequestBody (413 before the app
      * runs) and prepares de-chunking. */
     rc = ap_setup_client_block(r, REQUEST_CHUNKED_DECHUNK);

@@ -186,6 +186,27 @@ for my $row (@env_rows) {
     };
 }
 
+# The refused body stays refused: the app serving the 413's ErrorDocument
+# reads nothing through wsgi.input and sees no CONTENT_LENGTH (the body
+# was over LimitRequestBody; handing it on would undo the limit).
+subtest 'ErrorDocument 413: the refused body is not the error page\'s' => sub {
+    my $res = curl(path => '/feat/env/limited?b=3', data => 'x' x 5000);
+    is($res->{status}, 413, 'status');
+    my $data = decode_json_body($res->{body}) || {};
+    is($data->{body}, '', 'wsgi.input gives nothing');
+    ok(!exists $data->{environ}{CONTENT_LENGTH}, 'no CONTENT_LENGTH')
+        or diag("CONTENT_LENGTH = $data->{environ}{CONTENT_LENGTH}");
+};
+
+# ... and on a connection kept alive, Apache still reads the failed
+# request's body away: the next request on it is served as sent.
+subtest 'ErrorDocument 404 for a POST: the next request on the connection' => sub {
+    my $url = "http://127.0.0.1:$port";
+    my $out = `curl -sS -v --max-time 15 -o /dev/null -w '%{http_code} ' -d @{['y' x 3000]} $url/feat/static/missing.txt --next -sS -o /dev/null -w '%{http_code}' $url/feat/env/after 2>&1`;
+    like($out, qr/404 200\s*$/, 'the error page, then the next request: 404 200');
+    like($out, qr/Re-using existing connection|Reusing existing/i, 'on the same connection');
+};
+
 # ---------------------------------------------------------------------------
 # Filters and handlers around an app's answer (item 5).
 subtest 'mod_include: <!--#include virtual --> of an app URL' => sub {
