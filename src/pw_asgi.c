@@ -21,7 +21,7 @@
  * form: the Apache thread bridges the connection for its whole life.  It
  * sends the 101 itself, then reads and writes the raw connection below
  * the HTTP filters (c->input_filters / c->output_filters), waiting with
- * select() on the socket and on a pipe the loop thread writes to when
+ * poll() on the socket and on a pipe the loop thread writes to when
  * the app sends; the RFC 6455 framing is the bridge's.  Only this thread
  * touches the connection (its bucket allocator is not thread-safe).
  *
@@ -430,7 +430,7 @@ static const char bridge_src[] =
     "\n"
     "# --- websockets (RFC 6455) over an HTTP/1.1 Upgrade\n"
     "# The Apache thread owns the connection for its whole life: it\n"
-    "# waits with select() on the client's socket and on a pipe the loop\n"
+    "# waits with poll() on the client's socket and on a pipe the loop\n"
     "# thread writes to when the app sends, so that only this thread\n"
     "# touches Apache's filters.\n"
     "import base64\n"
@@ -702,6 +702,11 @@ static const char bridge_src[] =
     "  fut.add_done_callback(lambda _: (chan.put((\"d\",)), wake()))\n"
     "  perr = None\n"
     "  idle_reads = 0\n"
+    "  # poll(), not select(): in a busy child these descriptors number\n"
+    "  # past select()'s 1,023.\n"
+    "  poller = select.poll()\n"
+    "  poller.register(rfd, select.POLLIN)\n"
+    "  polled = False\n"
     "  try:\n"
     "    while True:\n"
     "      try:\n"
@@ -743,11 +748,16 @@ static const char bridge_src[] =
     "        if data is None or idle_reads >= 2:\n"
     "          ws.gone(1006)\n"
     "          continue\n"
-    "      fds = [rfd, sock] if reading else [rfd]\n"
-    "      r, _, _ = select.select(fds, [], [], 0.5)\n"
-    "      if rfd in r:\n"
+    "      if reading != polled:\n"
+    "        if reading:\n"
+    "          poller.register(sock, select.POLLIN)\n"
+    "        else:\n"
+    "          poller.unregister(sock)\n"
+    "        polled = reading\n"
+    "      ready = dict(poller.poll(500))\n"
+    "      if rfd in ready:\n"
     "        os.read(rfd, 4096)\n"
-    "      idle_reads = idle_reads + 1 if sock in r else 0\n"
+    "      idle_reads = idle_reads + 1 if sock in ready else 0\n"
     "      _alive()\n"
     "  except BaseException:\n"
     "    ended.append(1)\n"

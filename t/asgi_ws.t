@@ -10,7 +10,8 @@ use FindBin ();
 use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
-use PWTest qw(raw_request log_offset log_since wait_for_log);
+use PWTest qw(raw_request log_offset log_since wait_for_log mpm);
+use PWServer ();
 
 my $port   = Apache::Test::vars('port');
 our $base   = "ws://127.0.0.1:$port";
@@ -111,6 +112,35 @@ is($res->{body}, 'plain', 'its body echoed');
        'wss: echo through mod_ssl');
     $out = run_client('subproto', "wss://127.0.0.1:$tls_port", $ca);
     like($out, qr/^scope wss x-a,x-b \/asgi\/ws a=1$/m, 'wss: scope scheme is wss');
+}
+
+# A child with many descriptors open (a busy one has a connection each):
+# the bridge's own descriptors then number past 1,023, where select()
+# cannot wait (it failed: 500, "filedescriptor out of range in select()").
+# A private server with one child, so both websockets meet the same one.
+{
+    my $top = Apache::Test::vars('top_dir');
+    my $m = mpm() || 'event';
+    # Both websockets at once in one child: a thread each.
+    $m = 'event' if $m eq 'prefork';
+    my $srv = PWServer->new(name => 'wsfd', mpm => $m, top => $top,
+        conf => "PyWSGIScriptAlias /asgi/ws ws_app:app interface=asgi "
+              . "python-path=$top/t/apps/asgi\n");
+    if ($srv->start) {
+        my $pbase = 'ws://127.0.0.1:' . $srv->port;
+        my $out = run_client('fill', $pbase);
+        SKIP: {
+            skip "the child may not open 1,400 descriptors (hard limit)", 1
+                if $out =~ /closed 4003/;
+            is($out, "filled\ntext hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",
+               'a websocket whose descriptors number past 1,023 echoes');
+            unlike($srv->log_text, qr/PW0806/, 'no bridge failure logged');
+        }
+        $srv->stop;
+    }
+    else {
+        fail("private server: $srv->{error}");
+    }
 }
 
 # A handshake this server cannot accept (RFC 6455 4.2.1, 4.2.2): another

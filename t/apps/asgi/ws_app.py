@@ -54,6 +54,29 @@ async def record(scope, receive, send):
             return
 
 
+HELD = []
+
+
+async def fill(scope, receive, send):
+    # Opens 1,100 descriptors and keeps them (a busy child has that many:
+    # connections, files), so that what the child opens next gets numbers
+    # past 1,023, where select() cannot go; stays open until the client
+    # goes (its own descriptors are low ones, freed when it ends).
+    import os
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1400:
+        await send({"type": "websocket.close", "code": 4003})
+        return
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1400), hard))
+    while len(HELD) < 1100:
+        HELD.append(os.open(os.devnull, os.O_RDONLY))
+    await send({"type": "websocket.accept"})
+    await send({"type": "websocket.send", "text": "filled %d" % HELD[-1]})
+    while (await receive())["type"] != "websocket.disconnect":
+        pass
+
+
 async def close(scope, receive, send):
     await send({"type": "websocket.accept"})
     await send({"type": "websocket.send", "text": "bye"})
@@ -70,5 +93,6 @@ async def badsend(scope, receive, send):
     await send({"type": "websocket.send", "text": 5})
 
 
-ROUTES = {"/badsend": badsend, "/echo": echo, "/subproto": subproto, "/refuse": refuse,
+ROUTES = {
+    "/fill": fill, "/badsend": badsend, "/echo": echo, "/subproto": subproto, "/refuse": refuse,
           "/record": record, "/close": close, "/boom": boom}
