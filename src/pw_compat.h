@@ -116,6 +116,17 @@ static inline void pw_err_restore(PyObject *exc)
 #define PW_HAVE_SAFE_PATH 0
 #endif
 
+/* Interpreters with a GIL of their own (PEP 684, PyWSGIOwnGIL):
+ * Py_NewInterpreterFromConfig() and PyInterpreterConfig_OWN_GIL are 3.12's.
+ * From 3.12 on, PyThreadState_Swap() between two interpreters does not
+ * hand one GIL over for the other (3.13's does): pw_interp.c switches with
+ * PyEval_SaveThread()/PyEval_RestoreThread() wherever a GIL differs. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PW_HAVE_OWN_GIL 1
+#else
+#define PW_HAVE_OWN_GIL 0
+#endif
+
 /* Is a connection TLS?  ap_ssl_conn_is_ssl() exists from 2.4.47. */
 #if AP_MODULE_MAGIC_AT_LEAST(20120211, 102)
 #include "http_ssl.h"

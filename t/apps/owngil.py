@@ -1,0 +1,67 @@
+"""Apps for t/owngil.t: the same file mounted in interpreters with a GIL of
+their own (PyWSGIOwnGIL) and in shared-GIL ones; each interpreter imports
+it anew, so HITS counts that interpreter's requests only."""
+import json
+import logging
+import os
+import sys
+import time
+
+HITS = [0]
+log = logging.getLogger("owngil")
+
+
+def application(environ, start_response):
+    """Echo the body; write to wsgi.errors, print() and logging."""
+    HITS[0] += 1
+    body = environ["wsgi.input"].read()
+    tag = environ.get("QUERY_STRING", "")
+    environ["wsgi.errors"].write("owngil-errors %s\n" % tag)
+    print("owngil-stdout %s" % tag)
+    log.warning("owngil-logging %s", tag)
+    out = json.dumps({
+        "hits": HITS[0],
+        "pid": os.getpid(),
+        "body": body.decode("latin-1"),
+        "input": type(environ["wsgi.input"]).__name__,
+        "errors": type(environ["wsgi.errors"].buffer).__name__,
+        "multithread": environ["wsgi.multithread"],
+        "script_name": environ["SCRIPT_NAME"],
+        "path_info": environ["PATH_INFO"],
+        "modules": id(sys.modules),
+    }).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
+
+
+def files(environ, start_response):
+    """wsgi.file_wrapper over this very file."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return environ["wsgi.file_wrapper"](open(__file__, "rb"), 4096)
+
+
+def stream(environ, start_response):
+    """write() and a generator: the StartResponse type's both paths."""
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"one\n")
+
+    def rest():
+        yield b"two\n"
+        yield b"three\n"
+    return rest()
+
+
+def spin(environ, start_response):
+    """CPU-bound for ?SECONDS (default 0.6): pure Python, holding the GIL
+    of its interpreter all along (bench/owngil)."""
+    secs = float(environ.get("QUERY_STRING") or 0.6)
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < secs:
+        for i in range(1000):
+            n += i * i % 7
+    out = b"%d\n" % n
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
