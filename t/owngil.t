@@ -58,7 +58,7 @@ EOF2
      qr/PyWSGIOwnGIL alpha: interpreters with their own GIL need Python 3\.12 or later \(PEP 684\); this mod_pywsgi is built for Python \Q$pyv\E: remove PyWSGIOwnGIL/],
 );
 
-plan tests => @rows + ($own ? 7 : 1);
+plan tests => @rows + ($own ? 8 : 1);
 
 sub configtest {
     my ($n, $extra) = @_;
@@ -123,6 +123,8 @@ PyWSGIScriptAlias /a/files @TOP@/t/apps/owngil.py interpreter=alpha callable=fil
 PyWSGIScriptAlias /a/stream @TOP@/t/apps/owngil.py interpreter=alpha callable=stream
 PyWSGIScriptAlias /a/spin @TOP@/t/apps/owngil.py interpreter=alpha callable=spin
 PyWSGIScriptAlias /a/ext @TOP@/t/apps/owngil_ext.py interpreter=alpha
+PyWSGIScriptAlias /a/race @TOP@/t/apps/owngil.py interpreter=alpha callable=race
+PyWSGIScriptAlias /b/race @TOP@/t/apps/owngil.py interpreter=beta callable=race
 PyWSGIScriptAlias /a @TOP@/t/apps/owngil.py interpreter=alpha
 PyWSGIScriptAlias /b @TOP@/t/apps/owngil.py interpreter=beta
 PyWSGIPreload @TOP@/t/apps/owngil.py interpreter=beta
@@ -176,6 +178,38 @@ subtest 'own-GIL interpreters serve: environ, input, response, logging' => sub {
     for my $w ('errors', 'stdout', 'logging') {
         like($log, qr/owngil-$w t3/, "$w line logged from an own-GIL interpreter");
     }
+};
+
+# Two interpreters with their own GILs run at once in one child (worker,
+# event): every object the module keeps must be of the interpreter using it.
+# A type shared by both (a static PyTypeObject) has its method
+# descriptors' reference counts changed under two GILs: they drift (and
+# the type ends up freed into the wrong allocator: a crash).
+subtest 'two own-GIL interpreters use the module\'s types at the same time' => sub {
+    for my $round (1 .. 2) {
+        my @c = map { $srv->conn(timeout => 30) } 1 .. 2;
+        return fail('connect') if grep { !$_ } @c;
+        $c[0]->send('/a/race?1.5');
+        $c[1]->send('/b/race?1.5');
+        for my $i (0, 1) {
+            my $res = $c[$i]->response(timeout => 30);
+            my $p = $i ? '/b' : '/a';
+            unless (is($res->{status}, 200, "round $round: $p/race: 200")) {
+                diag($res->{error} // $res->{body});
+                diag($srv->log_text($start_off) =~ /^(.*(?:exit signal|Fatal|PW0003).*)$/mg);
+                return;
+            }
+            my $j = json_of($res);
+            is($j->{after}, $j->{before},
+               "round $round: $p: the types' descriptors kept their "
+               . "reference counts ($j->{before} -> $j->{after}, "
+               . ($j->{loops} // 0) . "k loops)");
+        }
+        $_->close for @c;
+    }
+    is($srv->get('/a/x')->{status}, 200, 'alpha serves on');
+    is($srv->get('/b/x')->{status}, 200, 'beta serves on');
+    unlike($srv->log_text($start_off), $CRASH, 'nothing crashed');
 };
 
 subtest 'wsgi.file_wrapper, write() and a generator in an own-GIL interpreter' => sub {

@@ -65,3 +65,34 @@ def spin(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain"),
                               ("Content-Length", str(len(out)))])
     return [out]
+
+
+def race(environ, start_response):
+    """Touch the module's own types for ?SECONDS in a loop (attribute
+    lookups on wsgi.input, wsgi.errors' sink and start_response): run in
+    two own-GIL interpreters at once, a type object shared between them
+    has its reference counts changed under two GILs.  Answers the
+    reference counts of those types' method descriptors before and after:
+    a type of this interpreter's own keeps them."""
+    secs = float(environ.get("QUERY_STRING") or 1.0)
+    inp = environ["wsgi.input"]
+    sink = environ["wsgi.errors"].buffer
+    descrs = [type(inp).__dict__["read"], type(inp).__dict__["readline"],
+              type(sink).__dict__["write"], type(sink).__dict__["flush"]]
+    before = [sys.getrefcount(d) for d in descrs]
+    t0 = time.perf_counter()
+    n = 0
+    while time.perf_counter() - t0 < secs:
+        for _ in range(1000):
+            inp.read
+            inp.readline
+            sink.write
+            sink.flush
+        n += 1
+    after = [sys.getrefcount(d) for d in descrs]
+    out = json.dumps({"before": " ".join(map(str, before)),
+                      "after": " ".join(map(str, after)),
+                      "loops": n}).encode()
+    start_response("200 OK", [("Content-Type", "application/json"),
+                              ("Content-Length", str(len(out)))])
+    return [out]
