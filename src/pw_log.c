@@ -68,6 +68,7 @@ static PyObject *stream_stdout[PW_MAX_INTERPS];
 static PyObject *stream_stderr[PW_MAX_INTERPS];
 static PyObject *stream_errors[PW_MAX_INTERPS];
 static PyObject *unsupported[PW_MAX_INTERPS]; /* io.UnsupportedOperation */
+static PyTypeObject *sink_type[PW_MAX_INTERPS];
 
 static void lines_key_make(void)
 {
@@ -272,7 +273,10 @@ static PyObject *sink_get_mode(pw_sink_t *self, void *closure)
 
 static void sink_dealloc(pw_sink_t *self)
 {
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    PyTypeObject *type = Py_TYPE(self);
+
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
 }
 
 static PyMethodDef sink_methods[] = {
@@ -435,16 +439,19 @@ static int module_init(void)
     return 0;
 }
 
-static PyTypeObject sink_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.LogSink",
-    .tp_basicsize = sizeof(pw_sink_t),
-    .tp_dealloc = (destructor)sink_dealloc,
-    .tp_repr = (reprfunc)sink_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A binary stream whose lines go to Apache's error log; "
-              "sys.stdout.buffer and friends.",
-    .tp_methods = sink_methods,
-    .tp_getset = sink_getset,
+static PyType_Slot sink_slots[] = {
+    { Py_tp_dealloc, (void *)sink_dealloc },
+    { Py_tp_repr, (void *)sink_repr },
+    { Py_tp_doc, (void *)"A binary stream whose lines go to Apache's error "
+                         "log; sys.stdout.buffer and friends." },
+    { Py_tp_methods, sink_methods },
+    { Py_tp_getset, sink_getset },
+    { 0, NULL },
+};
+
+static PyType_Spec sink_spec = {
+    "mod_pywsgi.LogSink", sizeof(pw_sink_t), 0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE, sink_slots,
 };
 
 /* GIL held.  A real io.TextIOWrapper over a LogSink: libraries get the
@@ -454,7 +461,7 @@ static PyTypeObject sink_type = {
 static PyObject *stream_new(PyObject *io, int interp, int level, int kind,
                             const char *name)
 {
-    pw_sink_t *sink = PyObject_New(pw_sink_t, &sink_type);
+    pw_sink_t *sink = PyObject_New(pw_sink_t, sink_type[interp]);
     PyObject *text;
 
     if (sink == NULL) {
@@ -478,7 +485,8 @@ int pw_log_init(server_rec *s, int interp)
     main_server = s;
     child_pid = getpid();
     pthread_once(&lines_once, lines_key_make);
-    if (PyType_Ready(&sink_type) < 0) {
+    sink_type[interp] = pw_type_new(&sink_spec, 0);
+    if (sink_type[interp] == NULL) {
         return -1;
     }
     io = PyImport_ImportModule("io");
@@ -490,7 +498,7 @@ int pw_log_init(server_rec *s, int interp)
     {
         PyObject *base = PyObject_GetAttrString(io, "BufferedIOBase");
         reg = base ? PyObject_CallMethod(base, "register", "O",
-                                         (PyObject *)&sink_type)
+                                         (PyObject *)sink_type[interp])
                    : NULL;
         Py_XDECREF(reg);
         Py_XDECREF(base);

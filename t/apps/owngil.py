@@ -69,7 +69,8 @@ def spin(environ, start_response):
 
 def race(environ, start_response):
     """Touch the module's own types for ?SECONDS in a loop (attribute
-    lookups on wsgi.input, wsgi.errors' sink and start_response): run in
+    lookups on wsgi.input, wsgi.errors' sink, start_response and
+    wsgi.file_wrapper): run in
     two own-GIL interpreters at once, a type object shared between them
     has its reference counts changed under two GILs.  Answers the
     reference counts of those types' method descriptors before and after:
@@ -77,8 +78,11 @@ def race(environ, start_response):
     secs = float(environ.get("QUERY_STRING") or 1.0)
     inp = environ["wsgi.input"]
     sink = environ["wsgi.errors"].buffer
+    fw = environ["wsgi.file_wrapper"]
     descrs = [type(inp).__dict__["read"], type(inp).__dict__["readline"],
-              type(sink).__dict__["write"], type(sink).__dict__["flush"]]
+              type(sink).__dict__["write"], type(sink).__dict__["flush"],
+              type(start_response).__dict__["__call__"],
+              fw.__dict__["close"]]
     before = [sys.getrefcount(d) for d in descrs]
     t0 = time.perf_counter()
     n = 0
@@ -88,6 +92,8 @@ def race(environ, start_response):
             inp.readline
             sink.write
             sink.flush
+            start_response.__call__
+            fw.close
         n += 1
     after = [sys.getrefcount(d) for d in descrs]
     out = json.dumps({"before": " ".join(map(str, before)),
