@@ -70,9 +70,9 @@ def spin(environ, start_response):
 def race(environ, start_response):
     """Touch the module's own types for ?SECONDS in a loop (attribute
     lookups on wsgi.input, wsgi.errors' sink, start_response and
-    wsgi.file_wrapper): run in
-    two own-GIL interpreters at once, a type object shared between them
-    has its reference counts changed under two GILs.  Answers the
+    wsgi.file_wrapper): run in two own-GIL interpreters at once, a type
+    object shared between them has its reference counts changed under two
+    GILs.  Answers the
     reference counts of those types' method descriptors before and after:
     a type of this interpreter's own keeps them."""
     secs = float(environ.get("QUERY_STRING") or 1.0)
