@@ -188,8 +188,7 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
         const char *name = pw_interp_name(interp);
         char ext[256], line[1024];
 
-        if (pw_interp_own_gil(interp)
-            && refused_extension(ext, sizeof(ext))) {
+        if (pw_interp_own_gil(interp) && refused_extension(ext, sizeof(ext))) {
             /* The one thing to do about it, said once: no traceback (it
              * only shows the import line). */
             apr_snprintf(line, sizeof(line),

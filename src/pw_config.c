@@ -130,7 +130,7 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
 /* What the directives declared, for this reading of the configuration
  * (reset in pre_config; the children inherit it). */
 static const char *interp_names[PW_MAX_INTERPS] = { "main" };
-static char interp_lazy[PW_MAX_INTERPS]; /* created on first use */
+static char interp_lazy[PW_MAX_INTERPS];    /* created on first use */
 static char interp_own_gil[PW_MAX_INTERPS]; /* PyWSGIOwnGIL */
 static int interp_count = 1;
 static apr_array_header_t *targets; /* const pw_target_t *, by id */

@@ -458,8 +458,11 @@ static PyType_Slot input_slots[] = {
 };
 
 static PyType_Spec input_spec = {
-    "mod_pywsgi.Input", sizeof(pw_input_t), 0,
-    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE, input_slots,
+    "mod_pywsgi.Input",
+    sizeof(pw_input_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    input_slots,
 };
 
 int pw_input_interp_init(int interp)

@@ -450,8 +450,11 @@ static PyType_Slot sink_slots[] = {
 };
 
 static PyType_Spec sink_spec = {
-    "mod_pywsgi.LogSink", sizeof(pw_sink_t), 0,
-    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE, sink_slots,
+    "mod_pywsgi.LogSink",
+    sizeof(pw_sink_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    sink_slots,
 };
 
 /* GIL held.  A real io.TextIOWrapper over a LogSink: libraries get the

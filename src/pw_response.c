@@ -815,8 +815,11 @@ static PyType_Slot resp_slots[] = {
 };
 
 static PyType_Spec resp_spec = {
-    "mod_pywsgi.StartResponse", sizeof(pw_resp_t), 0,
-    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE, resp_slots,
+    "mod_pywsgi.StartResponse",
+    sizeof(pw_resp_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    resp_slots,
 };
 
 PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input,
@@ -921,8 +924,11 @@ static PyType_Slot fw_slots[] = {
 };
 
 static PyType_Spec fw_spec = {
-    "mod_pywsgi.FileWrapper", sizeof(pw_filewrapper_t), 0,
-    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE, fw_slots,
+    "mod_pywsgi.FileWrapper",
+    sizeof(pw_filewrapper_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    fw_slots,
 };
 
 PyObject *pw_response_file_wrapper(int interp)
