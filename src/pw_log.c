@@ -695,6 +695,25 @@ void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
     Py_END_ALLOW_THREADS
 }
 
+/* CPython's words when an interpreter with its own GIL (the only kind
+ * mod_pywsgi makes with check_multi_interp_extensions) refuses a
+ * single-phase C extension, at import time inside a request: the fix, on
+ * the same line (an import at load time gets PW0110 from pw_app.c). */
+static const char *own_gil_hint(PyObject *exc, const char *msg)
+{
+    static const char tail[] = " does not support loading in subinterpreters";
+    size_t len = strlen(msg);
+
+    if (exc && len > sizeof(tail) - 1
+        && strcmp(msg + len - (sizeof(tail) - 1), tail) == 0
+        && PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
+        return " (PW0110: a C extension with single-phase init: put this "
+               "app in a shared-GIL interpreter, remove its interpreter "
+               "from PyWSGIOwnGIL)";
+    }
+    return "";
+}
+
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
 {
     PyObject *exc = PW_ERR_TAKE();
@@ -717,8 +736,8 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
             msg = "(its message cannot be shown)";
         }
     }
-    apr_snprintf(first, sizeof(first), "%s %s%s%s", what, type,
-                 *msg ? ": " : "", msg);
+    apr_snprintf(first, sizeof(first), "%s %s%s%s%s", what, type,
+                 *msg ? ": " : "", msg, own_gil_hint(exc, msg));
     out_add(&out, "", first, strlen(first));
     if (exc) {
         log_traceback(&out, exc);

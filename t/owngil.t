@@ -123,6 +123,7 @@ PyWSGIScriptAlias /a/files @TOP@/t/apps/owngil.py interpreter=alpha callable=fil
 PyWSGIScriptAlias /a/stream @TOP@/t/apps/owngil.py interpreter=alpha callable=stream
 PyWSGIScriptAlias /a/spin @TOP@/t/apps/owngil.py interpreter=alpha callable=spin
 PyWSGIScriptAlias /a/ext @TOP@/t/apps/owngil_ext.py interpreter=alpha
+PyWSGIScriptAlias /a/lazyext @TOP@/t/apps/owngil.py interpreter=alpha callable=lazy_ext
 PyWSGIScriptAlias /a/race @TOP@/t/apps/owngil.py interpreter=alpha callable=race
 PyWSGIScriptAlias /b/race @TOP@/t/apps/owngil.py interpreter=beta callable=race
 PyWSGIScriptAlias /a @TOP@/t/apps/owngil.py interpreter=alpha
@@ -239,6 +240,13 @@ subtest 'a single-phase C extension: 500 and one PW0110 line' => sub {
     is(scalar(@lines), 1, 'one log line') or diag($log);
     like($lines[0] // '', qr/PW0110: \/a\/ext: application '[^']*owngil_ext\.py' imports the C extension module '_testsinglephase', which does not support interpreters with their own GIL \(single-phase init\): put this app in a shared-GIL interpreter \(remove 'alpha' from PyWSGIOwnGIL\)/,
          'names the module, the interpreter and the fix');
+    # The same import while serving: the app's own exception (PW0301 and
+    # its traceback), the fix on its first line.
+    $off = $srv->log_offset;
+    $res = $srv->get('/a/lazyext');
+    is($res->{status}, 500, 'an import while serving: 500');
+    like($srv->log_text($off), qr/PW0301: \/a\/lazyext: application '[^']*' raised ImportError: module _testsinglephase does not support loading in subinterpreters \(PW0110: a C extension with single-phase init: put this app in a shared-GIL interpreter, remove its interpreter from PyWSGIOwnGIL\)/,
+         'its first line names the module and the fix');
     $res = $srv->get('/shared/ext');
     is($res->{status}, 200, 'a shared-GIL sub-interpreter loads it: 200')
         or diag($srv->log_text($off));

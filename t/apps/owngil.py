@@ -102,3 +102,10 @@ def race(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/json"),
                               ("Content-Length", str(len(out)))])
     return [out]
+
+
+def lazy_ext(environ, start_response):
+    """Imports a single-phase C extension while serving (t/owngil.t)."""
+    import _testsinglephase  # noqa: F401
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"imported\n"]
