@@ -29,6 +29,7 @@ static PyObject *load_module(const pw_target_t *app, int reload);
 static PyObject *resolve_callable(const pw_target_t *app, PyObject *module);
 static int add_path(const char *dir, apr_size_t len);
 static apr_time_t file_mtime(const char *path);
+static int refused_extension(char *name, apr_size_t size);
 
 /* This child's state of a target, per interpreter; touched with that
  * interpreter's GIL held. */
@@ -127,6 +128,44 @@ static int changed(const app_state_t *st, int interp)
     return file && file_mtime(file) != st->mtime[interp];
 }
 
+/* GIL held, an exception set.  Is it CPython refusing, in an interpreter
+ * with its own GIL, a C extension module with single-phase init (PEP 489):
+ * ImportError "module NAME does not support loading in subinterpreters"?
+ * Then 1, the exception cleared and NAME in name; else 0, the exception
+ * left as it was.  Such a module keeps its state in C globals, one copy
+ * per process, which two GILs would touch at once. */
+static int refused_extension(char *name, apr_size_t size)
+{
+    static const char tail[] = " does not support loading in subinterpreters";
+    PyObject *exc = PW_ERR_TAKE();
+    PyObject *text = NULL;
+    const char *msg;
+    size_t len;
+    int found = 0;
+
+    if (exc && PyErr_GivenExceptionMatches(exc, PyExc_ImportError)
+        && (text = PyObject_Str(exc)) != NULL
+        && (msg = PyUnicode_AsUTF8(text)) != NULL
+        && strncmp(msg, "module ", 7) == 0 && (len = strlen(msg)) > 7
+        && len - 7 > sizeof(tail) - 1
+        && strcmp(msg + len - (sizeof(tail) - 1), tail) == 0) {
+        apr_cpystrn(name, msg + 7,
+                    len - 7 - (sizeof(tail) - 1) + 1 < size
+                        ? len - 7 - (sizeof(tail) - 1) + 1
+                        : size);
+        found = 1;
+    }
+    PyErr_Clear(); /* str() of a strange exception may fail */
+    Py_XDECREF(text);
+    if (found) {
+        Py_DECREF(exc);
+    }
+    else {
+        PW_ERR_RESTORE(exc);
+    }
+    return found;
+}
+
 /* GIL held, load lock held.  Load (or reload) the app into interp. */
 static void load(const pw_target_t *app, int interp, request_rec *r,
                  server_rec *s)
@@ -147,7 +186,27 @@ static void load(const pw_target_t *app, int interp, request_rec *r,
     obj = module ? resolve_callable(app, module) : NULL;
     if (obj == NULL) {
         const char *name = pw_interp_name(interp);
+        char ext[256], line[1024];
 
+        if (pw_interp_own_gil(interp) && refused_extension(ext, sizeof(ext))) {
+            /* The one thing to do about it, said once: no traceback (it
+             * only shows the import line). */
+            apr_snprintf(line, sizeof(line),
+                         "PW0110: %s: application '%s' imports the C "
+                         "extension module '%s', which does not support "
+                         "interpreters with their own GIL (single-phase "
+                         "init): put this app in a shared-GIL interpreter "
+                         "(remove '%s' from PyWSGIOwnGIL)",
+                         r ? r->uri : "(preload)", app->target, ext, name);
+            if (r) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", line);
+            }
+            else {
+                ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "%s", line);
+            }
+            Py_XDECREF(module);
+            return;
+        }
         pw_log_exception(r, s,
                          "PW0201: %s: application '%s' failed to "
                          "load in interpreter '%s':",

@@ -116,6 +116,42 @@ static inline void pw_err_restore(PyObject *exc)
 #define PW_HAVE_SAFE_PATH 0
 #endif
 
+/* Interpreters with a GIL of their own (PEP 684, PyWSGIOwnGIL):
+ * Py_NewInterpreterFromConfig() and PyInterpreterConfig_OWN_GIL are 3.12's.
+ * From 3.12 on, PyThreadState_Swap() between two interpreters does not
+ * hand one GIL over for the other (3.13's does): pw_interp.c switches with
+ * PyEval_SaveThread()/PyEval_RestoreThread() wherever a GIL differs. */
+#if PY_VERSION_HEX >= 0x030C0000
+#define PW_HAVE_OWN_GIL 1
+#else
+#define PW_HAVE_OWN_GIL 0
+#endif
+
+/*
+ * The module's Python types are heap types, one per interpreter (an own-GIL
+ * interpreter may share no object with another, a static type object
+ * included: its reference count and dict would be touched under two
+ * GILs).  PyType_FromSpec() is there from 3.8 on; immutability has a flag
+ * from 3.10.  A type only the module's C code instantiates gets no tp_new
+ * (type(environ["wsgi.input"])() must not make a request-less one), as
+ * CPython did for its own heap types before
+ * Py_TPFLAGS_DISALLOW_INSTANTIATION (3.10).
+ */
+#if PY_VERSION_HEX >= 0x030A0000
+#define PW_TPFLAGS_IMMUTABLE Py_TPFLAGS_IMMUTABLETYPE
+#else
+#define PW_TPFLAGS_IMMUTABLE 0
+#endif
+static inline PyTypeObject *pw_type_new(PyType_Spec *spec, int instantiable)
+{
+    PyTypeObject *t = (PyTypeObject *)PyType_FromSpec(spec);
+
+    if (t != NULL && !instantiable) {
+        t->tp_new = NULL;
+    }
+    return t;
+}
+
 /* Is a connection TLS?  ap_ssl_conn_is_ssl() exists from 2.4.47. */
 #if AP_MODULE_MAGIC_AT_LEAST(20120211, 102)
 #include "http_ssl.h"

@@ -116,6 +116,7 @@ static const char *cmd_body_tmpdir(cmd_parms *cmd, void *dconf,
 static const char *cmd_health_drain(cmd_parms *cmd, void *dconf,
                                     const char *arg);
 static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag);
+static const char *cmd_own_gil(cmd_parms *cmd, void *dconf, const char *arg);
 static const char *admin_only(cmd_parms *cmd, int where);
 static const char *admin_global(cmd_parms *cmd);
 static int interp_index(apr_pool_t *p, const char *name, const char **err);
@@ -129,7 +130,8 @@ static const pw_target_t *target_declare(apr_pool_t *pconf, const char *target,
 /* What the directives declared, for this reading of the configuration
  * (reset in pre_config; the children inherit it). */
 static const char *interp_names[PW_MAX_INTERPS] = { "main" };
-static char interp_lazy[PW_MAX_INTERPS]; /* created on first use */
+static char interp_lazy[PW_MAX_INTERPS];    /* created on first use */
+static char interp_own_gil[PW_MAX_INTERPS]; /* PyWSGIOwnGIL */
 static int interp_count = 1;
 static apr_array_header_t *targets; /* const pw_target_t *, by id */
 static apr_hash_t *target_index;    /* key of a target -> pw_target_t */
@@ -223,6 +225,10 @@ const command_rec pw_config_cmds[] = {
                  RSRC_CONF | OR_ALL,
                  "On|Off: a virtual host also serves the main server's "
                  "PyWSGIScriptAlias mounts (default On)"),
+    AP_INIT_ITERATE("PyWSGIOwnGIL", cmd_own_gil, NULL, RSRC_CONF,
+                    "NAME...: these named interpreters each get a GIL of "
+                    "their own (PEP 684, Python 3.12+), so their requests "
+                    "run in parallel (default: none; all share one GIL)"),
     { NULL }
 };
 
@@ -651,6 +657,53 @@ static const char *cmd_inherit_mounts(cmd_parms *cmd, void *dconf, int flag)
         return err;
     }
     conf->inherit_mounts = flag;
+    return NULL;
+}
+
+/* PyWSGIOwnGIL NAME...: declared here as data; the child makes the
+ * interpreter with a GIL of its own (pw_interp_create).  Refused where
+ * CPython cannot: before 3.12 (PEP 684 came with it), and for main, which
+ * C extensions without sub-interpreter support need (and whose GIL is the
+ * one Python's own start made). */
+static const char *cmd_own_gil(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err = admin_global(cmd);
+    int interp;
+
+    if (err) {
+        return err;
+    }
+    if (!PW_HAVE_OWN_GIL) {
+        return apr_psprintf(cmd->pool,
+                            "PyWSGIOwnGIL %s: interpreters with their own "
+                            "GIL need Python 3.12 or later (PEP 684); this "
+                            "mod_pywsgi is built for Python " PW_PY_MAJOR_MINOR
+                            ": remove PyWSGIOwnGIL (the interpreter then "
+                            "shares the GIL), or build the module against "
+                            "Python 3.12+",
+                            arg);
+    }
+    interp = interp_index(cmd->pool, arg, &err);
+    if (interp == 0) {
+        return apr_psprintf(cmd->pool,
+                            "PyWSGIOwnGIL %s: main always shares its GIL "
+                            "(the C extensions that need main would not "
+                            "load with one of its own): name a "
+                            "sub-interpreter (PyWSGIInterpreter NAME or "
+                            "interpreter=NAME) instead",
+                            arg);
+    }
+    if (interp < 0) {
+        return apr_psprintf(cmd->pool, "PyWSGIOwnGIL: %s",
+                            err ? err
+                                : apr_psprintf(cmd->pool,
+                                               "'%s' is made per host or "
+                                               "per file; name an "
+                                               "interpreter (letters, "
+                                               "digits, '_', '-', '.')",
+                                               arg));
+    }
+    interp_own_gil[interp] = 1;
     return NULL;
 }
 
@@ -1199,6 +1252,7 @@ void pw_config_pre_config(apr_pool_t *pconf)
 {
     interp_count = 1;
     memset(interp_lazy, 0, sizeof(interp_lazy));
+    memset(interp_own_gil, 0, sizeof(interp_own_gil));
     targets = apr_array_make(pconf, 4, sizeof(const pw_target_t *));
     target_index = apr_hash_make(pconf);
 }
@@ -1206,6 +1260,11 @@ void pw_config_pre_config(apr_pool_t *pconf)
 int pw_config_interp_count(void)
 {
     return interp_count;
+}
+
+int pw_config_interp_own_gil(int interp)
+{
+    return interp > 0 && interp < PW_MAX_INTERPS && interp_own_gil[interp];
 }
 
 int pw_config_interp_lazy(int interp)

@@ -111,6 +111,10 @@ const char *pw_config_interp_name(int interp);
  * past the declared ones: a file's own, pw_app_file_interp()). */
 int pw_config_interp_lazy(int interp);
 
+/* Whether interp gets a GIL of its own (PyWSGIOwnGIL; never main, and
+ * only with Python 3.12+, which configtest checked). */
+int pw_config_interp_own_gil(int interp);
+
 /* check_config: declare one interpreter per virtual host for its handler-
  * served files (past PW_MAX_INTERPS: none, and a PW0704 warning); refuse
  * PyWSGIPreload under mpm-itk (PW0706).  OK or an error, logged. */

@@ -52,8 +52,9 @@ void pw_handler_register_hooks(apr_pool_t *p)
 int pw_handler_interp_init(int interp, PyObject *errors)
 {
     /* environ's template holds what response makes: wsgi.file_wrapper. */
-    if (pw_input_interp_init() < 0 || pw_response_interp_init(interp) < 0
-        || pw_environ_interp_init(interp, errors, pw_response_file_wrapper())
+    if (pw_input_interp_init(interp) < 0 || pw_response_interp_init(interp) < 0
+        || pw_environ_interp_init(interp, errors,
+                                  pw_response_file_wrapper(interp))
                < 0) {
         return -1;
     }
@@ -336,7 +337,7 @@ static int run_app(request_rec *r, pw_route_t *route,
         m->app_failed = 1;
         return HTTP_INTERNAL_SERVER_ERROR; /* logged (PW0201) */
     }
-    input = pw_input_new(r, spool);
+    input = pw_input_new(r, spool, rc->interp);
     start = input ? pw_response_new(r, target, input, rc->interp) : NULL;
     if (start && route->asgi) {
         status = pw_asgi_run(r, route, rc, app, input, start);

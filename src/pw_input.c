@@ -49,7 +49,8 @@ typedef struct {
     apr_off_t bytes;  /* body bytes read so far */
 } pw_input_t;
 
-static PyTypeObject input_type;
+/* Per interpreter: the Input type made in it (pw_input_interp_init). */
+static PyTypeObject *input_type[PW_MAX_INTERPS];
 
 #define BUF(self) PyBytes_AS_STRING((self)->buf)
 
@@ -431,8 +432,11 @@ static PyObject *input_iternext(pw_input_t *self)
 
 static void input_dealloc(pw_input_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     Py_XDECREF(self->buf);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
 }
 
 static PyMethodDef input_methods[] = {
@@ -444,25 +448,32 @@ static PyMethodDef input_methods[] = {
     { NULL }
 };
 
-static PyTypeObject input_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.Input",
-    .tp_basicsize = sizeof(pw_input_t),
-    .tp_dealloc = (destructor)input_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "wsgi.input: the request body.",
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)input_iternext,
-    .tp_methods = input_methods,
+static PyType_Slot input_slots[] = {
+    { Py_tp_dealloc, (void *)input_dealloc },
+    { Py_tp_doc, (void *)"wsgi.input: the request body." },
+    { Py_tp_iter, (void *)PyObject_SelfIter },
+    { Py_tp_iternext, (void *)input_iternext },
+    { Py_tp_methods, input_methods },
+    { 0, NULL },
 };
 
-int pw_input_interp_init(void)
+static PyType_Spec input_spec = {
+    "mod_pywsgi.Input",
+    sizeof(pw_input_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    input_slots,
+};
+
+int pw_input_interp_init(int interp)
 {
-    return PyType_Ready(&input_type);
+    input_type[interp] = pw_type_new(&input_spec, 0);
+    return input_type[interp] ? 0 : -1;
 }
 
-PyObject *pw_input_new(request_rec *r, pw_spool_t *spool)
+PyObject *pw_input_new(request_rec *r, pw_spool_t *spool, int interp)
 {
-    pw_input_t *self = PyObject_New(pw_input_t, &input_type);
+    pw_input_t *self = PyObject_New(pw_input_t, input_type[interp]);
 
     if (self == NULL) {
         return NULL;

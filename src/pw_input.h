@@ -6,8 +6,9 @@
 
 #include "pw_common.h"
 
-/* GIL held, once per child: ready the type. -1 with a Python error. */
-int pw_input_interp_init(void);
+/* GIL of interp held, once per interpreter: make its Input type. -1 with
+ * a Python error. */
+int pw_input_interp_init(int interp);
 
 /* A chunked request body read to its end (pw_input_spool). */
 typedef struct pw_spool pw_spool_t;
@@ -23,9 +24,9 @@ typedef struct pw_spool pw_spool_t;
 int pw_input_spool(request_rec *r, apr_size_t mem_max, const char *tmpdir,
                    pw_spool_t **spool);
 
-/* GIL held.  A new wsgi.input reading r's body, or the spooled one when
- * spool is not NULL (new reference). */
-PyObject *pw_input_new(request_rec *r, pw_spool_t *spool);
+/* GIL of interp held.  A new wsgi.input reading r's body, or the spooled
+ * one when spool is not NULL (new reference). */
+PyObject *pw_input_new(request_rec *r, pw_spool_t *spool, int interp);
 
 /* GIL held.  The size of a spooled body (its CONTENT_LENGTH), or -1. */
 apr_off_t pw_input_spooled_length(PyObject *input);

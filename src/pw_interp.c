@@ -15,6 +15,14 @@
  * create_lock, taken without the GIL; interps[] is then published with a
  * release store that pw_interp_acquire() reads with an acquire load.
  *
+ * Interpreters with a GIL of their own (PyWSGIOwnGIL, PEP 684): a thread
+ * holds at most one GIL at a time.  A request takes its interpreter's GIL
+ * with PyEval_RestoreThread() of its own state there, as for any other;
+ * the lifecycle moving between interpreters (switch_to) gives one GIL back
+ * before it takes the other wherever either interpreter has its own, since
+ * 3.12's PyThreadState_Swap() does not.  Nothing here ever holds two GILs,
+ * and no Python object made in one interpreter is handed to another.
+ *
  * Threads come and go: mod_http2 runs requests on worker threads that end
  * after H2MaxWorkerIdleSeconds.  A thread's states are freed by a
  * pthread key destructor when it ends, so thousands of h2 streams leave
@@ -52,6 +60,9 @@ static pthread_mutex_t free_lock = PTHREAD_MUTEX_INITIALIZER;
 static pw_interp_setup_fn setup_fn;
 static pthread_mutex_t create_lock = PTHREAD_MUTEX_INITIALIZER;
 static char create_failed[PW_MAX_INTERPS];
+
+/* Interpreters made with a GIL of their own (set before they exist). */
+static char own_gil[PW_MAX_INTERPS];
 
 /* The thread state each interpreter made on first use was created with:
  * CPython 3.11 builds it in the interpreter's own preallocated slot, which
@@ -257,6 +268,36 @@ void pw_interp_release(PyThreadState *tstate)
     PyEval_SaveThread();
 }
 
+/* A GIL held, with this thread's state in thread_interp current.  Make
+ * to, this thread's state in interpreter interp, current: a swap between
+ * interpreters that share the GIL; where either has its own, that GIL is
+ * given back and the other taken. */
+static void switch_to(PyThreadState *to, int interp)
+{
+    if (own_gil[thread_interp] || own_gil[interp]) {
+        PyEval_SaveThread();
+        PyEval_RestoreThread(to);
+    }
+    else {
+        PyThreadState_Swap(to);
+    }
+    thread_interp = interp;
+}
+
+/* After Py_EndInterpreter(), which leaves no thread state current: back
+ * to main.  A shared GIL is still held; an interpreter's own GIL went with
+ * it, so main's is taken. */
+static void back_to_main_after_end(int ended)
+{
+    if (own_gil[ended]) {
+        PyEval_RestoreThread(main_tstate);
+    }
+    else {
+        PyThreadState_Swap(main_tstate);
+    }
+    thread_interp = 0;
+}
+
 void pw_interp_adopt_main(PyThreadState *tstate)
 {
     main_tstate = tstate;
@@ -267,10 +308,42 @@ void pw_interp_adopt_main(PyThreadState *tstate)
     thread_interp = 0;
 }
 
-int pw_interp_create(int interp)
+int pw_interp_create(int interp, int own)
 {
-    PyThreadState *tstate = Py_NewInterpreter();
+    PyThreadState *tstate = NULL;
 
+#if PW_HAVE_OWN_GIL
+    if (own) {
+        /* PEP 684's isolated interpreter: its own GIL needs its own object
+         * allocator and multi-phase-init extensions only (a single-phase
+         * one's module state is process-global, shared across GILs).
+         * fork() would copy a process with several GILs in any state;
+         * fork+exec (subprocess) and threads, daemon ones too, stay allowed,
+         * as in the other interpreters. */
+        PyInterpreterConfig config = {
+            .use_main_obmalloc = 0,
+            .allow_fork = 0,
+            .allow_exec = 1,
+            .allow_threads = 1,
+            .allow_daemon_threads = 1,
+            .check_multi_interp_extensions = 1,
+            .gil = PyInterpreterConfig_OWN_GIL,
+        };
+        PyStatus status = Py_NewInterpreterFromConfig(&tstate, &config);
+
+        if (PyStatus_Exception(status)) {
+            tstate = NULL;
+        }
+        else {
+            own_gil[interp] = 1;
+        }
+    }
+    else
+#endif
+    {
+        (void)own;
+        tstate = Py_NewInterpreter();
+    }
     if (tstate == NULL) {
         PyThreadState_Swap(main_tstate);
         thread_interp = 0;
@@ -287,8 +360,7 @@ int pw_interp_enter(int interp)
     if (thread_states[interp] == NULL) {
         return -1;
     }
-    PyThreadState_Swap(thread_states[interp]);
-    thread_interp = interp;
+    switch_to(thread_states[interp], interp);
     return 0;
 }
 
@@ -297,8 +369,7 @@ void pw_interp_discard(int interp)
     Py_EndInterpreter(thread_states[interp]);
     interps[interp] = NULL;
     thread_states[interp] = NULL;
-    PyThreadState_Swap(main_tstate);
-    thread_interp = 0;
+    back_to_main_after_end(interp);
 }
 
 void pw_interp_set_ready(int r)
@@ -314,6 +385,11 @@ void pw_interp_acquire_for_exit(void)
     pw_interp_set_ready(0);
     PyEval_RestoreThread(main_tstate);
     thread_interp = 0;
+}
+
+int pw_interp_own_gil(int interp)
+{
+    return interp >= 0 && interp < PW_MAX_INTERPS && own_gil[interp];
 }
 
 int pw_interp_busy(void)
@@ -377,8 +453,7 @@ long pw_interp_end(int i)
          * exit, as an interpreter whose threads still run is. */
         return -1;
     }
-    PyThreadState_Swap(mine);
-    thread_interp = i;
+    switch_to(mine, i);
     left = app_threads_stop();
     if (left == 0) {
         for (t = PyInterpreterState_ThreadHead(interps[i]); t; t = next) {
@@ -391,8 +466,10 @@ long pw_interp_end(int i)
         Py_EndInterpreter(mine);
         interps[i] = NULL;
         thread_states[i] = NULL;
+        back_to_main_after_end(i);
     }
-    PyThreadState_Swap(main_tstate);
-    thread_interp = 0;
+    else {
+        switch_to(main_tstate, 0);
+    }
     return left;
 }

@@ -67,10 +67,16 @@ void pw_interp_set_setup(pw_interp_setup_fn fn, int first_free);
  * interpreter 0, and this thread's state in it is tstate. */
 void pw_interp_adopt_main(PyThreadState *tstate);
 
-/* GIL of main held.  A new sub-interpreter as index interp (legacy kind:
- * shared GIL, single-phase extension modules accepted); returns with its
- * thread state current, or -1 (main current again) when it failed. */
-int pw_interp_create(int interp);
+/* GIL of main held.  A new sub-interpreter as index interp: the legacy
+ * kind (shared GIL, single-phase extension modules accepted), or with own
+ * set (PyWSGIOwnGIL, Python 3.12+) PEP 684's, with a GIL and an object
+ * allocator of its own, multi-phase-init extensions only.  Returns with
+ * its thread state current (holding its GIL, main's given back), or -1
+ * (main current again) when it failed. */
+int pw_interp_create(int interp, int own);
+
+/* Whether interp was made with a GIL of its own.  No GIL needed. */
+int pw_interp_own_gil(int interp);
 
 /* GIL held.  Make this thread's state in interp current, to set it up or
  * preload into it; pw_interp_enter(0) returns to main.  -1 (nothing

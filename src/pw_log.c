@@ -68,6 +68,7 @@ static PyObject *stream_stdout[PW_MAX_INTERPS];
 static PyObject *stream_stderr[PW_MAX_INTERPS];
 static PyObject *stream_errors[PW_MAX_INTERPS];
 static PyObject *unsupported[PW_MAX_INTERPS]; /* io.UnsupportedOperation */
+static PyTypeObject *sink_type[PW_MAX_INTERPS];
 
 static void lines_key_make(void)
 {
@@ -272,7 +273,10 @@ static PyObject *sink_get_mode(pw_sink_t *self, void *closure)
 
 static void sink_dealloc(pw_sink_t *self)
 {
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    PyTypeObject *type = Py_TYPE(self);
+
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
 }
 
 static PyMethodDef sink_methods[] = {
@@ -435,16 +439,22 @@ static int module_init(void)
     return 0;
 }
 
-static PyTypeObject sink_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.LogSink",
-    .tp_basicsize = sizeof(pw_sink_t),
-    .tp_dealloc = (destructor)sink_dealloc,
-    .tp_repr = (reprfunc)sink_repr,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "A binary stream whose lines go to Apache's error log; "
-              "sys.stdout.buffer and friends.",
-    .tp_methods = sink_methods,
-    .tp_getset = sink_getset,
+static PyType_Slot sink_slots[] = {
+    { Py_tp_dealloc, (void *)sink_dealloc },
+    { Py_tp_repr, (void *)sink_repr },
+    { Py_tp_doc, (void *)"A binary stream whose lines go to Apache's error "
+                         "log; sys.stdout.buffer and friends." },
+    { Py_tp_methods, sink_methods },
+    { Py_tp_getset, sink_getset },
+    { 0, NULL },
+};
+
+static PyType_Spec sink_spec = {
+    "mod_pywsgi.LogSink",
+    sizeof(pw_sink_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    sink_slots,
 };
 
 /* GIL held.  A real io.TextIOWrapper over a LogSink: libraries get the
@@ -454,7 +464,7 @@ static PyTypeObject sink_type = {
 static PyObject *stream_new(PyObject *io, int interp, int level, int kind,
                             const char *name)
 {
-    pw_sink_t *sink = PyObject_New(pw_sink_t, &sink_type);
+    pw_sink_t *sink = PyObject_New(pw_sink_t, sink_type[interp]);
     PyObject *text;
 
     if (sink == NULL) {
@@ -478,7 +488,8 @@ int pw_log_init(server_rec *s, int interp)
     main_server = s;
     child_pid = getpid();
     pthread_once(&lines_once, lines_key_make);
-    if (PyType_Ready(&sink_type) < 0) {
+    sink_type[interp] = pw_type_new(&sink_spec, 0);
+    if (sink_type[interp] == NULL) {
         return -1;
     }
     io = PyImport_ImportModule("io");
@@ -490,7 +501,7 @@ int pw_log_init(server_rec *s, int interp)
     {
         PyObject *base = PyObject_GetAttrString(io, "BufferedIOBase");
         reg = base ? PyObject_CallMethod(base, "register", "O",
-                                         (PyObject *)&sink_type)
+                                         (PyObject *)sink_type[interp])
                    : NULL;
         Py_XDECREF(reg);
         Py_XDECREF(base);
@@ -684,6 +695,25 @@ void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
     Py_END_ALLOW_THREADS
 }
 
+/* CPython's words when an interpreter with its own GIL (the only kind
+ * mod_pywsgi makes with check_multi_interp_extensions) refuses a
+ * single-phase C extension, at import time inside a request: the fix, on
+ * the same line (an import at load time gets PW0110 from pw_app.c). */
+static const char *own_gil_hint(PyObject *exc, const char *msg)
+{
+    static const char tail[] = " does not support loading in subinterpreters";
+    size_t len = strlen(msg);
+
+    if (exc && len > sizeof(tail) - 1
+        && strcmp(msg + len - (sizeof(tail) - 1), tail) == 0
+        && PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
+        return " (PW0110: a C extension with single-phase init: put this "
+               "app in a shared-GIL interpreter, remove its interpreter "
+               "from PyWSGIOwnGIL)";
+    }
+    return "";
+}
+
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
 {
     PyObject *exc = PW_ERR_TAKE();
@@ -706,8 +736,8 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
             msg = "(its message cannot be shown)";
         }
     }
-    apr_snprintf(first, sizeof(first), "%s %s%s%s", what, type,
-                 *msg ? ": " : "", msg);
+    apr_snprintf(first, sizeof(first), "%s %s%s%s%s", what, type,
+                 *msg ? ": " : "", msg, own_gil_hint(exc, msg));
     out_add(&out, "", first, strlen(first));
     if (exc) {
         log_traceback(&out, exc);

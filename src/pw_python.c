@@ -286,7 +286,7 @@ static void start_subinterpreters(server_rec *s)
         if (pw_config_interp_lazy(i)) {
             continue; /* made when a request first needs it */
         }
-        if (pw_interp_create(i) < 0) {
+        if (pw_interp_create(i, pw_config_interp_own_gil(i)) < 0) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                          "PW0105: "
                          "sub-interpreter '%s' could not be created in pid "

@@ -63,10 +63,12 @@ typedef struct {
     Py_ssize_t blksize;
 } pw_filewrapper_t;
 
-static PyTypeObject resp_type, filewrapper_type;
 static PyMethodDef write_def;
 
-/* "close", per interpreter: looked up on every response. */
+/* Per interpreter, made in it: the two types, and "close", looked up on
+ * every response. */
+static PyTypeObject *resp_type[PW_MAX_INTERPS];
+static PyTypeObject *filewrapper_type[PW_MAX_INTERPS];
 static PyObject *str_close[PW_MAX_INTERPS];
 
 /* ---- headers ---------------------------------------------------------- */
@@ -697,13 +699,14 @@ int pw_response_send(PyObject *start_response, PyObject *result)
             Py_DECREF(item);
         }
     }
-    else if (Py_TYPE(result) == &filewrapper_type && self->started
+    else if (Py_TYPE(result) == filewrapper_type[self->interp] && self->started
              && (rc = send_file(self, (pw_filewrapper_t *)result)) != 0) {
         rc = rc < 0 ? -1 : 0;
     }
     else {
-        send_mode_t mode =
-            Py_TYPE(result) == &filewrapper_type ? SEND_BUFFER : SEND_FLUSH;
+        send_mode_t mode = Py_TYPE(result) == filewrapper_type[self->interp]
+                               ? SEND_BUFFER
+                               : SEND_FLUSH;
         it = PyObject_GetIter(result);
         if (it == NULL) {
             pw_log_exception(r, r->server,
@@ -790,9 +793,12 @@ int pw_response_finish(PyObject *start_response, apr_off_t *bytes_sent)
 
 static void resp_dealloc(pw_resp_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     Py_XDECREF(self->write);
     Py_XDECREF(self->input);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
 }
 
 static PyMethodDef write_def = {
@@ -800,19 +806,26 @@ static PyMethodDef write_def = {
     "write(data): send body bytes now (PEP 3333)."
 };
 
-static PyTypeObject resp_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.StartResponse",
-    .tp_basicsize = sizeof(pw_resp_t),
-    .tp_dealloc = (destructor)resp_dealloc,
-    .tp_call = (ternaryfunc)resp_call,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "start_response(status, response_headers, exc_info=None)",
+static PyType_Slot resp_slots[] = {
+    { Py_tp_dealloc, (void *)resp_dealloc },
+    { Py_tp_call, (void *)resp_call },
+    { Py_tp_doc,
+      (void *)"start_response(status, response_headers, exc_info=None)" },
+    { 0, NULL },
+};
+
+static PyType_Spec resp_spec = {
+    "mod_pywsgi.StartResponse",
+    sizeof(pw_resp_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    resp_slots,
 };
 
 PyObject *pw_response_new(request_rec *r, const char *target, PyObject *input,
                           int interp)
 {
-    pw_resp_t *self = PyObject_New(pw_resp_t, &resp_type);
+    pw_resp_t *self = PyObject_New(pw_resp_t, resp_type[interp]);
 
     if (self == NULL) {
         return NULL;
@@ -889,36 +902,46 @@ static PyObject *fw_close(pw_filewrapper_t *self, PyObject *unused)
 
 static void fw_dealloc(pw_filewrapper_t *self)
 {
+    PyTypeObject *type = Py_TYPE(self);
+
     Py_XDECREF(self->filelike);
-    Py_TYPE(self)->tp_free((PyObject *)self);
+    type->tp_free((PyObject *)self);
+    Py_DECREF(type); /* a heap type's instance holds a reference to it */
 }
 
 static PyMethodDef fw_methods[] = {
     { "close", (PyCFunction)fw_close, METH_NOARGS, NULL }, { NULL }
 };
 
-static PyTypeObject filewrapper_type = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "mod_pywsgi.FileWrapper",
-    .tp_basicsize = sizeof(pw_filewrapper_t),
-    .tp_dealloc = (destructor)fw_dealloc,
-    .tp_flags = Py_TPFLAGS_DEFAULT,
-    .tp_doc = "wsgi.file_wrapper(filelike, blksize=8192)",
-    .tp_iter = PyObject_SelfIter,
-    .tp_iternext = (iternextfunc)fw_iternext,
-    .tp_methods = fw_methods,
-    .tp_new = fw_new,
+static PyType_Slot fw_slots[] = {
+    { Py_tp_dealloc, (void *)fw_dealloc },
+    { Py_tp_doc, (void *)"wsgi.file_wrapper(filelike, blksize=8192)" },
+    { Py_tp_iter, (void *)PyObject_SelfIter },
+    { Py_tp_iternext, (void *)fw_iternext },
+    { Py_tp_methods, fw_methods },
+    { Py_tp_new, (void *)fw_new },
+    { 0, NULL },
 };
 
-PyObject *pw_response_file_wrapper(void)
+static PyType_Spec fw_spec = {
+    "mod_pywsgi.FileWrapper",
+    sizeof(pw_filewrapper_t),
+    0,
+    Py_TPFLAGS_DEFAULT | PW_TPFLAGS_IMMUTABLE,
+    fw_slots,
+};
+
+PyObject *pw_response_file_wrapper(int interp)
 {
-    return (PyObject *)&filewrapper_type;
+    return (PyObject *)filewrapper_type[interp];
 }
 
 int pw_response_interp_init(int interp)
 {
     str_close[interp] = PyUnicode_InternFromString("close");
-    if (str_close[interp] == NULL || PyType_Ready(&resp_type) < 0) {
-        return -1;
-    }
-    return PyType_Ready(&filewrapper_type);
+    resp_type[interp] = pw_type_new(&resp_spec, 0);
+    filewrapper_type[interp] = pw_type_new(&fw_spec, 1);
+    return str_close[interp] && resp_type[interp] && filewrapper_type[interp]
+               ? 0
+               : -1;
 }

@@ -11,8 +11,8 @@
  * -1 with a Python error. */
 int pw_response_interp_init(int interp);
 
-/* GIL held.  wsgi.file_wrapper (borrowed). */
-PyObject *pw_response_file_wrapper(void);
+/* GIL of interp held.  Its wsgi.file_wrapper (borrowed). */
+PyObject *pw_response_file_wrapper(int interp);
 
 /* GIL held.  The start_response callable for r (new reference); target
  * names the app in log lines; input is the request's wsgi.input; interp is

@@ -188,6 +188,14 @@ EOF
      0, qr/Syntax OK/],
 );
 
+# PyWSGIOwnGIL (PEP 684): refused before 3.12 whatever the name, and for
+# main on any version (t/owngil.t has the rest).
+push @rows, ($minor >= 12 || $major > 3)
+    ? ['PyWSGIOwnGIL main', "PyWSGIOwnGIL main\n", 'non-zero',
+       qr/PyWSGIOwnGIL main: main always shares its GIL.*name a sub-interpreter/]
+    : ['PyWSGIOwnGIL before Python 3.12', "PyWSGIOwnGIL alpha\n", 'non-zero',
+       qr/PyWSGIOwnGIL alpha: interpreters with their own GIL need Python 3\.12 or later.*remove PyWSGIOwnGIL/];
+
 plan tests => scalar @rows;
 
 # Runs `httpd -t` on a minimal config plus $extra; returns (exit, output).
