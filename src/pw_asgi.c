@@ -1393,7 +1393,9 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
                 PyObject *app, PyObject *input, PyObject *start)
 {
     const char *target = route->target->target;
-    bridge_t *b = rc->interp == 0 ? bridge_get(0) : NULL;
+    bridge_t *b = rc->interp == 0 || PW_HAVE_ASGI_INTERPS
+                      ? bridge_get(rc->interp)
+                      : NULL;
     PyObject *state = NULL, *scope = NULL, *res = NULL;
     const char *key = ws_key(r);
     int status = ws_refused(r);
@@ -1401,9 +1403,9 @@ int pw_asgi_run(request_rec *r, pw_route_t *route, const pw_request_conf_t *rc,
     if (status != 0) {
         return status;
     }
-    if (rc->interp != 0) {
+    if (rc->interp != 0 && !PW_HAVE_ASGI_INTERPS) {
         /* PyWSGIInterpreter NAME over an ASGI mount (interpreter= on the
-         * mount itself fails configtest). */
+         * mount itself fails configtest), before 3.12. */
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "PW0808: %s: ASGI application '%s' runs in the main "
                       "interpreter only (asyncio cannot run a loop in each "

@@ -127,6 +127,12 @@ static inline void pw_err_restore(PyObject *exc)
 #define PW_HAVE_OWN_GIL 0
 #endif
 
+/* asyncio keeps its running loop per interpreter from 3.12 on (3.11's
+ * _asyncio caches it in state all interpreters share, so a second loop in
+ * another interpreter fails to start): ASGI apps may then run in
+ * sub-interpreters, each with a loop of its own. */
+#define PW_HAVE_ASGI_INTERPS PW_HAVE_OWN_GIL
+
 /*
  * The module's Python types are heap types, one per interpreter (an own-GIL
  * interpreter may share no object with another, a static type object

@@ -392,14 +392,15 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *dconf, int argc,
         }
     }
 
-    if (asgi && interp > 0) {
-        /* Python 3.11's _asyncio keeps the running loop in state shared by
+    if (asgi && interp > 0 && !PW_HAVE_ASGI_INTERPS) {
+        /* Before 3.12, _asyncio keeps the running loop in state shared by
          * all interpreters: two loops in two interpreters clash. */
         return apr_psprintf(cmd->pool,
                             "%s: interface=asgi runs in the main interpreter "
-                            "only (asyncio cannot run a loop in each of two "
-                            "interpreters); drop interpreter=%s",
-                            name, interp_names[interp]);
+                            "only with Python %s (asyncio cannot run a loop in "
+                            "each of two interpreters before 3.12); drop "
+                            "interpreter=%s",
+                            name, PY_VERSION, interp_names[interp]);
     }
     app = target_declare(cmd->pool, argv[1], callable, python_path, &err);
     if (app == NULL) {

@@ -61,10 +61,10 @@ int pw_handler_interp_init(int interp, PyObject *errors)
     return 0;
 }
 
-void pw_handler_interp_fini(server_rec *s)
+void pw_handler_interp_fini(int interp, server_rec *s)
 {
-    if (pw_asgi_active(0)) {
-        pw_asgi_fini(0, s);
+    if (pw_asgi_active(interp)) {
+        pw_asgi_fini(interp, s);
     }
 }
 

@@ -16,6 +16,6 @@ int pw_handler_interp_init(int interp, PyObject *errors);
 
 /* GIL of main held, at child exit, before Python ends: the ASGI apps'
  * lifespan shutdown and their loop thread (ASGI runs in main only). */
-void pw_handler_interp_fini(server_rec *s);
+void pw_handler_interp_fini(int interp, server_rec *s);
 
 #endif /* PW_HANDLER_H */

@@ -437,7 +437,7 @@ static long app_threads_stop(void)
  * threads are joined, or never run Python again: ready is cleared) and are
  * deleted first; those of threads the app started are never deleted under
  * them: when some still run, the interpreter is left as it is. */
-long pw_interp_end(int i)
+long pw_interp_end(int i, pw_interp_setup_fn teardown)
 {
     PyThreadState *mine = thread_states ? thread_states[i] : NULL;
     PyThreadState *t, *next;
@@ -454,6 +454,9 @@ long pw_interp_end(int i)
         return -1;
     }
     switch_to(mine, i);
+    if (teardown != NULL) {
+        teardown(i);
+    }
     left = app_threads_stop();
     if (left == 0) {
         for (t = PyInterpreterState_ThreadHead(interps[i]); t; t = next) {

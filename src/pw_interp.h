@@ -99,12 +99,14 @@ void pw_interp_acquire_for_exit(void);
  * on it must not finalise Python under its feet)? */
 int pw_interp_busy(void);
 
-/* GIL of main held, at child exit: end sub-interpreter interp, after the
+/* GIL of main held, at child exit: end sub-interpreter interp, after
+ * teardown (if not NULL) ran in it, its GIL held (what the request path
+ * keeps running there: an ASGI loop and its lifespans), and after the
  * threads the app started in it were asked to finish (non-daemon ones are
  * joined).  Returns 0, or how many of them still run: then the
  * interpreter is left to the process's exit, never ended under them; -1
  * for an interpreter made on first use by a worker thread, which is left
  * to the process's exit too. */
-long pw_interp_end(int interp);
+long pw_interp_end(int interp, pw_interp_setup_fn teardown);
 
 #endif /* PW_INTERP_H */

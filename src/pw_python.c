@@ -48,6 +48,7 @@ APLOG_USE_MODULE(pywsgi);
 
 static int interp_setup(server_rec *s, int interp);
 static int interp_setup_late(int interp);
+static int interp_teardown(int interp);
 static void start_subinterpreters(server_rec *s);
 static void preload_apps(server_rec *s);
 static void report_startup(server_rec *s);
@@ -276,6 +277,15 @@ static int interp_setup_late(int interp)
     return 0;
 }
 
+/* At child exit, in sub-interpreter interp, its GIL held: what the request
+ * path keeps running there ends first (an ASGI loop thread, its apps'
+ * lifespan shutdown), as main's does before finalisation. */
+static int interp_teardown(int interp)
+{
+    pw_handler_interp_fini(interp, main_server);
+    return 0;
+}
+
 /* GIL of main held; returns with it.  Each named interpreter gets its own
  * modules, sys.path and globals. */
 static void start_subinterpreters(server_rec *s)
@@ -418,11 +428,11 @@ static apr_status_t python_cleanup(void *data)
     pthread_attr_destroy(&attr);
 
     pw_interp_acquire_for_exit();
-    pw_handler_interp_fini(main_server);
+    pw_handler_interp_fini(0, main_server);
     pw_log_fini();
     /* Declared ones and those made at run time (files served by handler). */
     for (i = 1; i < PW_MAX_INTERPS; i++) {
-        long left = pw_interp_end(i);
+        long left = pw_interp_end(i, interp_teardown);
         if (left < 0) {
             kept++; /* made on first use: left to the process's exit */
             continue;
