@@ -19,15 +19,12 @@ use lib "$FindBin::Bin/perl";
 
 use Apache::Test qw(-withtestmore);
 use File::Temp ();
-use IPC::Open3 ();
 use Time::HiRes qw(time sleep);
-use PWTest qw(mpm is_threaded_mpm pw_module python_version);
+use PWTest qw(mpm is_threaded_mpm pw_module python_version configtest);
 use PWServer ();
 use PWPrivate ();
 
 my $top   = Apache::Test::vars('top_dir');
-my $httpd = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
-my $mods  = '/usr/lib/apache2/modules';
 my $mpm   = mpm() || 'event';
 my $tmp   = File::Temp->newdir('pywsgi-owngil-XXXXXX', TMPDIR => 1);
 my $app   = "$top/t/apps/owngil.py";
@@ -60,38 +57,12 @@ EOF2
 
 plan tests => @rows + ($own ? 8 : 1);
 
-sub configtest {
-    my ($n, $extra) = @_;
-    my $dir = "$tmp/$n";
-    mkdir $dir or die "mkdir $dir: $!";
-    my $conf = "$dir/httpd.conf";
-    open my $fh, '>', $conf or die "$conf: $!";
-    print $fh <<"EOF2";
-ServerRoot $dir
-DefaultRuntimeDir $dir
-PidFile $dir/httpd.pid
-ErrorLog $dir/error_log
-ServerName localhost
-Listen 127.0.0.1:8599
-LoadModule mpm_${mpm}_module $mods/mod_mpm_${mpm}.so
-LoadModule authz_core_module $mods/mod_authz_core.so
-LoadModule pywsgi_module ${\ pw_module()}
-$extra
-EOF2
-    close $fh;
-    my $pid = IPC::Open3::open3(my $in, my $out, undef,
-                                $httpd, '-t', '-d', $dir, '-f', $conf);
-    close $in;
-    my $text = do { local $/; <$out> } // '';
-    waitpid $pid, 0;
-    return ($? >> 8, $text);
-}
 
 my $n = 0;
 for my $row (@rows) {
     my ($name, $extra, $want_exit, $want_text) = @$row;
     subtest "configtest: $name" => sub {
-        my ($exit, $text) = configtest(++$n, $extra);
+        my ($exit, $text) = configtest("$tmp/" . ++$n, $extra);
         if ($want_exit eq '0') {
             is($exit, 0, 'exit status 0') or diag($text);
         }

@@ -14,7 +14,7 @@ use Apache::Test ();
 our @EXPORT_OK = qw(raw_request decode_json_body mpm is_threaded_mpm
                     error_log_file log_offset log_since wait_for_log
                     pw_module pw_venv pw_python python_version
-                    venv_cannot_import);
+                    venv_cannot_import configtest);
 
 my $TIMEOUT = 15;    # seconds; no request in the suite should get near it
 
@@ -203,6 +203,41 @@ sub wait_for_log {
         Time::HiRes::sleep(0.05);
     }
     return $text;
+}
+
+
+# Runs `httpd -t` on a minimal config (this run's MPM, authz_core, the module
+# under test) plus $extra, in a new directory $dir; returns (exit, output).
+sub configtest {
+    my ($dir, $extra) = @_;
+    my $httpd = Apache::Test::vars('httpd') || '/usr/sbin/apache2';
+    my $mods  = '/usr/lib/apache2/modules';
+    my $m     = mpm() || 'prefork';
+    require IPC::Open3;
+    mkdir $dir or die "mkdir $dir: $!";
+    my $conf = "$dir/httpd.conf";
+    open my $fh, '>', $conf or die "$conf: $!";
+    print $fh <<"EOF";
+ServerRoot $dir
+DefaultRuntimeDir $dir
+PidFile $dir/httpd.pid
+ErrorLog $dir/error_log
+ServerName localhost
+Listen 127.0.0.1:8599
+LoadModule mpm_${m}_module $mods/mod_mpm_${m}.so
+LoadModule authz_core_module $mods/mod_authz_core.so
+LoadModule pywsgi_module ${\ pw_module()}
+$extra
+EOF
+    close $fh;
+
+    # stderr joins stdout (a false error handle): one stream, no deadlock.
+    my $pid = IPC::Open3::open3(my $in, my $out, undef,
+                                $httpd, '-t', '-d', $dir, '-f', $conf);
+    close $in;
+    my $text = do { local $/; <$out> } // '';
+    waitpid $pid, 0;
+    return ($? >> 8, $text);
 }
 
 1;
