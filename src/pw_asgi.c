@@ -34,6 +34,8 @@
 #include "pw_log.h"
 #include "pw_response.h"
 #include "http_core.h"
+#include "apr_base64.h"
+#include "apr_sha1.h"
 #include <unistd.h>
 
 APLOG_USE_MODULE(pywsgi);
@@ -456,13 +458,11 @@ static const char bridge_src[] =
     "# waits with poll() on the client's socket and on a pipe the loop\n"
     "# thread writes to when the app sends, so that only this thread\n"
     "# touches Apache's filters.\n"
-    "import base64\n"
-    "import hashlib\n"
+
     "import os\n"
     "import select\n"
     "import struct\n"
     "\n"
-    "WS_GUID = b\"258EAFA5-E914-47DA-95CA-C5AB0DC85B11\"\n"
     "WS_MAX = 16 * 1024 * 1024\n"
     "\n"
     "\n"
@@ -553,9 +553,9 @@ static const char bridge_src[] =
     "class _Ws:\n"
     "  # The Apache side of one websocket: runs in the request's thread.\n"
     "\n"
-    "  def __init__(self, io, key, lp, inbox):\n"
+    "  def __init__(self, io, accept_value, lp, inbox):\n"
     "    self.io = io\n"
-    "    self.key = key\n"
+    "    self.accept_value = accept_value\n"
     "    self.loop = lp\n"
     "    self.inbox = inbox\n"
     "    self.state = 0  # 0: connecting, 1: open, 2: closed, 3: refused\n"
@@ -613,9 +613,7 @@ static const char bridge_src[] =
     "    sub = message.get(\"subprotocol\")\n"
     "    head = [\"HTTP/1.1 101 Switching Protocols\",\n"
     "            \"Upgrade: websocket\", \"Connection: Upgrade\"]\n"
-    "    accept = base64.b64encode(hashlib.sha1(\n"
-    "      self.key.encode(\"latin-1\") + WS_GUID).digest()).decode()\n"
-    "    head.append(\"Sec-WebSocket-Accept: \" + accept)\n"
+    "    head.append(\"Sec-WebSocket-Accept: \" + self.accept_value)\n"
     "    if sub is not None:\n"
     "      if not isinstance(sub, str) or not sub.isprintable() \\\n"
     "          or \",\" in sub:\n"
@@ -669,7 +667,7 @@ static const char bridge_src[] =
     "    self.accept, self.fileno = accept, fileno\n"
     "\n"
     "\n"
-    "def serve_ws(app, scope, state, funcs, key):\n"
+    "def serve_ws(app, scope, state, funcs, accept_value):\n"
     "  \"\"\"Serve one websocket; returns (http status or 0 when it was\n"
     "  accepted, the exception the app raised or None); raises ProtocolError\n"
     "  for what the app did wrong (after closing with 1011 if\n"
@@ -716,7 +714,7 @@ static const char bridge_src[] =
     "    wake()\n"
     "    await f\n"
     "\n"
-    "  ws = _Ws(io, key, lp, inbox)\n"
+    "  ws = _Ws(io, accept_value, lp, inbox)\n"
     "  parser = _WsParser()\n"
     "  sock = io.fileno()\n"
     "  call = lp.call_soon_threadsafe\n"
@@ -1311,6 +1309,27 @@ static void log_protocol_error(request_rec *r, const char *num,
     Py_XDECREF(exc);
 }
 
+/* Sec-WebSocket-Accept for key (RFC 6455 4.2.2): the SHA-1 of the key and
+ * the protocol's GUID, in base64.  In C with APR: the bridge then imports
+ * neither hashlib nor base64.  With them, a websocket served in an own-GIL
+ * interpreter made the child abort at exit under CPython 3.12.1 (double
+ * free; a bare "import hashlib" in an isolated 3.12.1 sub-interpreter
+ * aborts its process at exit the same way; 3.13.0 does not). */
+static const char *ws_accept_value(apr_pool_t *p, const char *key)
+{
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char digest[APR_SHA1_DIGESTSIZE];
+    char *out = apr_palloc(p, apr_base64_encode_len(APR_SHA1_DIGESTSIZE));
+    apr_sha1_ctx_t sha;
+
+    apr_sha1_init(&sha);
+    apr_sha1_update(&sha, key, (unsigned int)strlen(key));
+    apr_sha1_update(&sha, guid, sizeof(guid) - 1);
+    apr_sha1_final(digest, &sha);
+    apr_base64_encode_binary(out, digest, APR_SHA1_DIGESTSIZE);
+    return out;
+}
+
 /* GIL held.  Serve the websocket of r to its end (the "simple form": this
  * thread bridges it for its whole life).  Returns what the handler
  * returns: OK once the 101 went out, else 403 (the app closed before
@@ -1342,7 +1361,7 @@ static int ws_run(request_rec *r, bridge_t *b, const char *target,
         }
         PyTuple_SET_ITEM(funcs, i, f);
     }
-    keystr = funcs ? str_of(key) : NULL;
+    keystr = funcs ? str_of(ws_accept_value(r->pool, key)) : NULL;
     if (keystr) {
         PyObject *args[5] = { app, scope, state, funcs, keystr };
         res = PyObject_Vectorcall(b->serve_ws, args, 5, NULL);

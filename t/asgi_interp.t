@@ -37,6 +37,7 @@ PyWSGIShutdownTimeout 5
 PyWSGIScriptAlias /m interp_app:app interface=asgi python-path=@TOP@/t/apps/asgi
 PyWSGIScriptAlias /a interp_app:app interface=asgi interpreter=alpha python-path=@TOP@/t/apps/asgi
 PyWSGIScriptAlias /b interp_app:app interface=asgi interpreter=beta python-path=@TOP@/t/apps/asgi
+PyWSGIScriptAlias /asgi/ws ws_app:app interface=asgi interpreter=beta python-path=@TOP@/t/apps/asgi
 EOF2
 # One child under worker/event (its threads reach all three interpreters).
 my $procs = is_threaded_mpm() ? 1 : 2;
@@ -66,6 +67,18 @@ if ($procs == 1) {
     $_->send(('/m', '/a', '/b')[$i++] . '/wait') for @c;
     my @st = map { $_->response(timeout => 10)->{status} // 0 } @c;
     is("@st", '200 200 200', 'awaits in three interpreters at once: all 200');
+}
+
+# A websocket in the own-GIL interpreter (t/tools/ws_client: Debian's
+# python3-websockets).
+SKIP: {
+    skip 'python3-websockets missing (./dev installs it)', 1
+        unless system('/usr/bin/python3', '-c', 'import websockets') == 0;
+    local $ENV{PATH} = '/usr/local/sbin:/usr/sbin:/usr/bin:/sbin:/bin';
+    my $url = 'ws://127.0.0.1:' . $srv->port;
+    my $out = `/usr/bin/python3 $FindBin::Bin/tools/ws_client $url echo 2>&1`;
+    is($out, "text hello \x{c3}\x{a9}\nbytes bytes 76800 True\npong\n",
+       'a websocket echoes in an own-GIL interpreter');
 }
 
 my $off = $srv->log_offset;
