@@ -129,36 +129,17 @@ static int changed(const app_state_t *st, int interp)
 }
 
 /* GIL held, an exception set.  Is it CPython refusing, in an interpreter
- * with its own GIL, a C extension module with single-phase init (PEP 489):
- * ImportError "module NAME does not support loading in subinterpreters"?
- * Then 1, the exception cleared and NAME in name; else 0, the exception
- * left as it was.  Such a module keeps its state in C globals, one copy
- * per process, which two GILs would touch at once. */
+ * with its own GIL, a C extension module with single-phase init (PEP 489)?
+ * Then 1, the exception cleared and the module's name in name; else 0, the
+ * exception left as it was.  Such a module keeps its state in C globals,
+ * one copy per process, which two GILs would touch at once. */
 static int refused_extension(char *name, apr_size_t size)
 {
-    static const char tail[] = " does not support loading in subinterpreters";
     PyObject *exc = PW_ERR_TAKE();
-    PyObject *text = NULL;
-    const char *msg;
-    size_t len;
-    int found = 0;
+    int found = pw_log_refused_extension(exc, name, size);
 
-    if (exc && PyErr_GivenExceptionMatches(exc, PyExc_ImportError)
-        && (text = PyObject_Str(exc)) != NULL
-        && (msg = PyUnicode_AsUTF8(text)) != NULL
-        && strncmp(msg, "module ", 7) == 0 && (len = strlen(msg)) > 7
-        && len - 7 > sizeof(tail) - 1
-        && strcmp(msg + len - (sizeof(tail) - 1), tail) == 0) {
-        apr_cpystrn(name, msg + 7,
-                    len - 7 - (sizeof(tail) - 1) + 1 < size
-                        ? len - 7 - (sizeof(tail) - 1) + 1
-                        : size);
-        found = 1;
-    }
-    PyErr_Clear(); /* str() of a strange exception may fail */
-    Py_XDECREF(text);
     if (found) {
-        Py_DECREF(exc);
+        Py_XDECREF(exc);
     }
     else {
         PW_ERR_RESTORE(exc);

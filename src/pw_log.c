@@ -695,23 +695,43 @@ void pw_log_rline(request_rec *r, int level, const char *fmt, ...)
     Py_END_ALLOW_THREADS
 }
 
-/* CPython's words when an interpreter with its own GIL (the only kind
- * mod_pywsgi makes with check_multi_interp_extensions) refuses a
- * single-phase C extension, at import time inside a request: the fix, on
- * the same line (an import at load time gets PW0110 from pw_app.c). */
-static const char *own_gil_hint(PyObject *exc, const char *msg)
+int pw_log_refused_extension(PyObject *exc, char *name, apr_size_t size)
 {
+    static const char head[] = "module ";
     static const char tail[] = " does not support loading in subinterpreters";
-    size_t len = strlen(msg);
+    const apr_size_t hl = sizeof(head) - 1, tl = sizeof(tail) - 1;
+    PyObject *text;
+    const char *msg;
+    apr_size_t len, n;
+    int found = 0;
 
-    if (exc && len > sizeof(tail) - 1
-        && strcmp(msg + len - (sizeof(tail) - 1), tail) == 0
-        && PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
-        return " (PW0110: a C extension with single-phase init: put this "
-               "app in a shared-GIL interpreter, remove its interpreter "
-               "from PyWSGIOwnGIL)";
+    if (exc == NULL || !PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
+        return 0;
     }
-    return "";
+    text = PyObject_Str(exc);
+    msg = text ? PyUnicode_AsUTF8(text) : NULL;
+    if (msg && (len = strlen(msg)) > hl + tl && strncmp(msg, head, hl) == 0
+        && strcmp(msg + len - tl, tail) == 0) {
+        found = 1;
+        if (name != NULL && size > 0) {
+            n = len - hl - tl + 1;
+            apr_cpystrn(name, msg + hl, n < size ? n : size);
+        }
+    }
+    PyErr_Clear(); /* str() of a strange exception may fail */
+    Py_XDECREF(text);
+    return found;
+}
+
+/* The fix for such a refusal at import time inside a request, on the same
+ * line (an import at load time gets PW0110 from pw_app.c). */
+static const char *own_gil_hint(PyObject *exc)
+{
+    return pw_log_refused_extension(exc, NULL, 0)
+               ? " (PW0110: a C extension with single-phase init: put this "
+                 "app in a shared-GIL interpreter, remove its interpreter "
+                 "from PyWSGIOwnGIL)"
+               : "";
 }
 
 void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
@@ -737,7 +757,7 @@ void pw_log_exception(request_rec *r, server_rec *s, const char *fmt, ...)
         }
     }
     apr_snprintf(first, sizeof(first), "%s %s%s%s%s", what, type,
-                 *msg ? ": " : "", msg, own_gil_hint(exc, msg));
+                 *msg ? ": " : "", msg, own_gil_hint(exc));
     out_add(&out, "", first, strlen(first));
     if (exc) {
         log_traceback(&out, exc);

@@ -8,6 +8,14 @@
 #include "pw_common.h"
 #include "pw_interp.h"
 
+/* GIL held, exc taken (no error pending).  Is exc CPython refusing, in an
+ * interpreter with its own GIL (check_multi_interp_extensions), a C
+ * extension with single-phase init: ImportError "module NAME does not
+ * support loading in subinterpreters"?  Then 1, and NAME in name (at most
+ * size bytes with its NUL) unless name is NULL; else 0.  exc is left as it
+ * is; no error is left pending. */
+int pw_log_refused_extension(PyObject *exc, char *name, apr_size_t size);
+
 /*
  * GIL held.  Log the current Python exception and clear it: one line
  * "<fmt...>: Type: message" at error level, then its traceback, one line
